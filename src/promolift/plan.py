@@ -1,0 +1,177 @@
+"""Make a plan: who gets which arm, what it is expected to earn and cost, with intervals.
+
+The policy (which blend of models, how far shrunk) is chosen again for the plan's own
+constraints from the bundle's cross-validated predictions, because the best policy at a 10%
+contact cap is not the best with no cap. Totals come twice: as the model expects them, and as
+cross-validation measured the same policy on held-out customers (doubly-robust estimate with a
+95% interval), scaled to the number of customers planned.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from promolift.bundle import ModelBundle, OutOfFold, blend
+from promolift.economics import Economics
+from promolift.errors import DataError, did_you_mean
+from promolift.evaluate.policy import policy_gain
+from promolift.io import atomic_write_frame, atomic_write_json
+from promolift.optimize import allocate
+from promolift.selection import Constraints, candidates, score_candidates
+
+__all__ = ["Plan", "make_plan", "PLAN_COLUMNS"]
+
+PLAN_COLUMNS = ["arm", "expected_incremental_profit", "expected_cost",
+                "expected_incremental_conversions", "expected_incremental_revenue"]
+
+
+@dataclass
+class Plan:
+    """The allocation table (one row per customer) and its summary (totals, intervals, λ)."""
+
+    table: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shadow_price(self) -> float:
+        return self.summary["shadow_price"]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the table (``.csv`` or ``.parquet``) and ``plan.json`` beside it, atomically."""
+        path = Path(path)
+        atomic_write_frame(path, self.table)
+        atomic_write_json(path.with_name("plan.json") if path.stem == "plan" else path.with_suffix(".json"),
+                          self.summary)
+        return path
+
+
+def _arm_caps(bundle: ModelBundle, arm_caps: dict[str, int] | None) -> list[int | None] | None:
+    if not arm_caps:
+        return None
+    arms = bundle.arms
+    for name in arm_caps:
+        if name not in arms[1:]:
+            raise DataError(f"arm cap for unknown arm '{name}'.{did_you_mean(name, arms)} "
+                            f"Arms: {', '.join(arms[1:])}.")
+    return [None, *(arm_caps.get(a) for a in arms[1:])]
+
+
+def validated_totals(oof: OutOfFold, economics: Economics, weights: dict[str, float],
+                     constraints: Constraints, n: int, *, solver: str = "lagrangian") -> dict[str, dict]:
+    """Cross-validated DR estimates (per customer, scaled to ``n``) of the policy's incremental
+    profit, cost, conversions and revenue, with 95% intervals."""
+    m = len(oof.treatment)
+    value, cost = economics.value_cost(blend(oof.predictions, weights))
+    arm = allocate(value, cost, method=solver, **constraints.absolute(m)).arm
+    mu_pred = blend(oof.predictions, {k: 1 / len(oof.predictions) for k in oof.predictions})
+    t = oof.treatment
+    idx = np.arange(m)
+    spend, conv = economics.value_index, economics.conversion_index
+    quantities = {
+        "incremental_profit": (economics.realized_profit(oof.Y, t), economics.expected_profit(mu_pred)),
+        "cost": (economics.margin * oof.Y[:, spend] - economics.realized_profit(oof.Y, t),
+                 economics.expected_cost(mu_pred)),
+        "incremental_revenue": (oof.Y[:, spend], mu_pred[..., spend]),
+    }
+    if conv is not None:
+        quantities["incremental_conversions"] = (oof.Y[:, conv], mu_pred[..., conv])
+    out = {}
+    for name, (reward, mu) in quantities.items():
+        g = policy_gain(reward, t, arm, oof.propensity, mu=mu, method="dr")
+        out[name] = {"estimate": n * g.estimate, "ci_low": n * g.ci_low, "ci_high": n * g.ci_high}
+    out["contacts"] = {"estimate": n * float(np.mean(arm[idx] != 0))}
+    return out
+
+
+def make_plan(
+    bundle: ModelBundle,
+    X: pd.DataFrame,
+    ids: np.ndarray,
+    *,
+    budget: float | None = None,
+    max_contacts: int | None = None,
+    arm_caps: dict[str, int] | None = None,
+    min_roi: float | None = None,
+    safety_margin: float = 0.0,
+    solver: str = "lagrangian",
+    reselect: bool = True,
+) -> Plan:
+    """Allocate arms to customers to maximise expected incremental profit within the limits.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+    X : DataFrame
+        Raw features of the customers to plan (the columns the bundle was trained on).
+    ids : array
+        Their ids, in the same order.
+    budget : float, optional
+        Limit on total expected promotion cost.
+    max_contacts, arm_caps, min_roi : optional
+        Limit on customers contacted, per-arm limits by arm name, minimum value/cost per offer.
+    safety_margin : float, default=0
+        Plan against ``budget × (1 − safety_margin)`` for users who must not overspend.
+    solver : {"lagrangian", "exact"}
+    reselect : bool, default=True
+        Re-choose the policy for these constraints from the bundle's cross-validated predictions.
+
+    Returns
+    -------
+    Plan
+    """
+    n = len(ids)
+    if n == 0:
+        raise DataError("no customers to plan")
+    if not 0 <= safety_margin < 1:
+        raise DataError(f"safety_margin must be in [0, 1), got {safety_margin}")
+    economics = bundle.economics
+    caps = _arm_caps(bundle, arm_caps)
+    effective_budget = None if budget is None else budget * (1 - safety_margin)
+    constraints = Constraints.for_population(n, budget=effective_budget, max_contacts=max_contacts,
+                                             arm_caps=caps, min_roi=min_roi)
+    selection = None
+    weights = bundle.weights
+    if reselect:
+        selection = score_candidates(bundle.oof, economics, constraints, candidates(list(bundle.models)),
+                                     solver=solver)
+        weights = dict(selection.iloc[0]["weights"])
+    used = [k for k, w in weights.items() if w > 0] or ["constant"]
+    pred = blend(bundle.predict_kinds(X, used), weights)
+    value, cost = economics.value_cost(pred)
+    alloc = allocate(value, cost, method=solver, **constraints.absolute(n))
+    arm, rows = alloc.arm, np.arange(n)
+    spend, conv = economics.value_index, economics.conversion_index
+    lift = pred[rows, arm] - pred[:, 0]
+    table = pd.DataFrame({
+        bundle.config.data.id: ids,
+        "arm": np.asarray(bundle.arms, dtype=object)[arm],
+        "expected_incremental_profit": value[rows, arm],
+        "expected_cost": cost[rows, arm],
+        "expected_incremental_conversions": lift[:, conv] if conv is not None else 0.0,
+        "expected_incremental_revenue": lift[:, spend],
+    })
+    counts = np.bincount(arm, minlength=len(bundle.arms))
+    summary = {
+        "bundle_version": bundle.version,
+        "customers": n,
+        "constraints": {"budget": budget, "safety_margin": safety_margin, "effective_budget": effective_budget,
+                        "max_contacts": max_contacts, "arm_caps": arm_caps or {}, "min_roi": min_roi},
+        "policy": {"candidate": selection.iloc[0]["candidate"] if selection is not None else "as trained",
+                   "weights": weights},
+        "solver": alloc.method,
+        "status": alloc.status,
+        "shadow_price": float(alloc.shadow_price),
+        "contact_price": float(alloc.contact_price),
+        "arms": {a: int(c) for a, c in zip(bundle.arms, counts, strict=True)},
+        "expected": {c: float(table[c].sum()) for c in PLAN_COLUMNS[1:]},
+        "validated": validated_totals(bundle.oof, economics, weights, constraints, n, solver=solver),
+        "selection": None if selection is None else json.loads(selection.to_json(orient="records")),
+    }
+    summary["expected"]["contacts"] = int(n - counts[0])
+    return Plan(table=table, summary=summary)

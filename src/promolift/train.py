@@ -1,0 +1,159 @@
+"""Train a campaign: cross-validate every model kind, choose the policy, fit, bundle.
+
+One function, :func:`train`, used by the CLI, the Python API and the benchmarks alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold
+
+from promolift.bundle import ModelBundle, OutOfFold, blend
+from promolift.config import CampaignConfig
+from promolift.data.encode import FeatureEncoder
+from promolift.data.load import CampaignData, load_campaign
+from promolift.economics import Economics
+from promolift.evaluate.metrics import uplift_report
+from promolift.evaluate.scores import outcome_scores
+from promolift.models import make_model
+from promolift.selection import Constraints, candidates, score_candidates
+
+__all__ = ["train", "cross_validate", "stratification_label", "arm_propensity"]
+
+CALIBRATION_RANGE = (0.5, 2.0)
+
+
+def stratification_label(data: CampaignData, config: CampaignConfig) -> np.ndarray:
+    """Arm × converted, the label that splits and folds are stratified by."""
+    conv = config.economics.conversion_outcome or config.economics.value_outcome
+    positive = data.Y[:, config.outcome_names.index(conv)] > 0
+    return data.treatment.astype(np.int64) * 2 + positive
+
+
+def arm_propensity(data: CampaignData) -> np.ndarray:
+    """Assignment probabilities (n, K): the logged ones, or the arm shares (randomized design)."""
+    if data.propensity is not None:
+        return data.propensity
+    shares = np.bincount(data.treatment, minlength=data.n_arms) / len(data)
+    return np.broadcast_to(shares, (len(data), data.n_arms)).copy()
+
+
+def _model_params(config: CampaignConfig, kind: str) -> dict:
+    if kind == "constant":
+        return {}
+    m = config.model
+    return {"n_estimators": m.n_estimators, "learning_rate": m.learning_rate, "num_leaves": m.num_leaves,
+            "min_child_samples": m.min_child_samples, "spend_model": m.spend_model,
+            "random_state": m.random_state}
+
+
+def _kinds(config: CampaignConfig) -> list[str]:
+    return list(dict.fromkeys(["constant", *config.model.kinds]))
+
+
+def cross_validate(
+    config: CampaignConfig,
+    data: CampaignData,
+    Xe: pd.DataFrame,
+    *,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Out-of-fold predictions (n, K, M) of every configured kind, folds stratified by arm × conversion."""
+    kinds = _kinds(config)
+    folds = StratifiedKFold(config.model.n_folds, shuffle=True, random_state=config.model.random_state)
+    shape = (len(data), data.n_arms, len(data.outcomes))
+    oof = {k: np.empty(shape) for k in kinds}
+    propensity = arm_propensity(data)
+    for i, (tr, te) in enumerate(folds.split(np.zeros(len(data)), stratification_label(data, config))):
+        for kind in kinds:
+            model = make_model(kind, **_model_params(config, kind))
+            model.fit(Xe.iloc[tr], data.Y[tr], treatment=data.treatment[tr],
+                      outcome_types=data.outcome_types, propensity=propensity[tr])
+            oof[kind][te] = model.predict(Xe.iloc[te])
+            if on_step:
+                on_step(f"fold {i + 1}/{config.model.n_folds}: {kind}")
+    return oof
+
+
+def calibration_factors(pred: np.ndarray, Y: np.ndarray, treatment: np.ndarray) -> np.ndarray:
+    """Per arm × outcome ratio of observed to predicted totals on the arm's own rows, clipped.
+
+    Expected cost drives the budget, so predicted outcome levels must add up to what happens.
+    """
+    K = pred.shape[1]
+    factors = np.ones((K, Y.shape[1]))
+    for k in range(K):
+        rows = treatment == k
+        predicted = pred[rows, k].sum(axis=0)
+        ok = predicted > 0
+        factors[k, ok] = Y[rows].sum(axis=0)[ok] / predicted[ok]
+    return np.clip(factors, *CALIBRATION_RANGE)
+
+
+def train(
+    config: CampaignConfig,
+    data: CampaignData | None = None,
+    *,
+    on_step: Callable[[str], None] | None = None,
+) -> ModelBundle:
+    """Fit every configured model kind, choose the policy by cross-validated profit, and bundle.
+
+    Parameters
+    ----------
+    config : CampaignConfig
+    data : CampaignData, optional
+        Defaults to ``load_campaign(config.data.path, config)``.
+    on_step : callable, optional
+        Called with a short label after each model fit (drives progress bars).
+
+    Returns
+    -------
+    ModelBundle
+        Not yet saved: call ``bundle.save(path)``.
+    """
+    if data is None:
+        data = load_campaign(None, config)
+    encoder = FeatureEncoder(categorical=config.data.categorical).fit(data.X)
+    Xe = encoder.transform(data.X, source=data.source)
+    propensity = arm_propensity(data)
+
+    raw_oof = cross_validate(config, data, Xe, on_step=on_step)
+    calibration = {k: calibration_factors(p, data.Y, data.treatment) for k, p in raw_oof.items()}
+    oof = OutOfFold(predictions={k: p * calibration[k] for k, p in raw_oof.items()},
+                    Y=data.Y, treatment=data.treatment, propensity=propensity)
+
+    models = {}
+    for kind in _kinds(config):
+        models[kind] = make_model(kind, **_model_params(config, kind)).fit(
+            Xe, data.Y, treatment=data.treatment, outcome_types=data.outcome_types, propensity=propensity)
+        if on_step:
+            on_step(f"final fit: {kind}")
+
+    economics = Economics.from_config(config)
+    cands = candidates(list(models))
+    table = score_candidates(oof, economics, Constraints(), cands)
+    best = table.iloc[0]
+    metrics = {
+        "n_rows": len(data),
+        "n_folds": config.model.n_folds,
+        "selection_unconstrained": _records(table),
+        "chosen": {"candidate": best["candidate"], "weights": best["weights"]},
+        "uplift": {k: _records(uplift_report(data.Y, p - p[:, :1], data.treatment, arms=list(data.arms),
+                                             outcomes=list(data.outcomes)))
+                   for k, p in oof.predictions.items() if k != "constant"},
+        "outcome_scores": {k: _records(outcome_scores(p, data.Y, data.treatment, arms=list(data.arms),
+                                                       outcomes=list(data.outcomes),
+                                                       outcome_types=list(data.outcome_types)))
+                           for k, p in oof.predictions.items()},
+    }
+    return ModelBundle(
+        config=config, encoder=encoder, models=models, weights=dict(best["weights"]), oof=oof,
+        calibration=calibration, metrics=metrics, fingerprint=data.fingerprint,
+    )
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.replace({np.nan: None}).to_dict(orient="records")
