@@ -31,12 +31,14 @@ Existing = Annotated[Path, typer.Argument(exists=True, readable=True, resolve_pa
 @contextlib.contextmanager
 def _friendly_errors() -> Iterator[None]:
     """Show promolift errors as one red message and exit 2, not as a traceback."""
+    from rich.markup import escape
+
     from promolift.errors import PromoliftError
 
     try:
         yield
     except PromoliftError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -1,0 +1,236 @@
+"""End to end on simulated data: train -> bundle -> plan / evaluate / report, and the CLI."""
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from promolift.bundle import ModelBundle
+from promolift.cli import app
+from promolift.config import CampaignConfig
+from promolift.data import load_campaign
+from promolift.datasets.simulator import campaign_config, make_campaign
+from promolift.errors import BundleError, BundleVersionWarning
+from promolift.holdout import evaluate_bundle
+from promolift.plan import PLAN_COLUMNS, make_plan
+from promolift.train import train
+
+FAST_MODEL = {"kinds": ["constant", "t", "x", "dr"], "n_folds": 2, "n_estimators": 40,
+              "learning_rate": 0.1, "min_child_samples": 30}
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return make_campaign(6000, random_state=1)
+
+
+@pytest.fixture(scope="module")
+def config(sim):
+    raw = campaign_config(sim)
+    raw["model"] = FAST_MODEL
+    raw["arms"]["arm2"]["discount_rate"] = 0.05
+    return CampaignConfig.from_dict(raw)
+
+
+@pytest.fixture(scope="module")
+def data(sim, config):
+    return load_campaign(sim.frame, config)
+
+
+@pytest.fixture(scope="module")
+def bundle(config, data):
+    return train(config, data.subset(np.arange(4000)))
+
+
+@pytest.fixture(scope="module")
+def saved(bundle, tmp_path_factory):
+    path = tmp_path_factory.mktemp("b") / "model"
+    bundle.save(path)
+    return path
+
+
+def test_bundle_round_trip_predicts_identically(bundle, saved, data):
+    loaded = ModelBundle.load(saved)
+    X = data.X.iloc[4000:]
+    np.testing.assert_array_equal(loaded.predict(X), bundle.predict(X))
+    manifest = json.loads((saved / "manifest.json").read_text())
+    assert manifest["arms"] == ["control", "arm1", "arm2"]
+    assert manifest["data_fingerprint"] == data.fingerprint
+    assert {"numpy", "lightgbm", "promolift"} <= set(manifest["libraries"])
+    assert manifest["metrics"]["chosen"]["candidate"] == manifest["metrics"]["selection_unconstrained"][0]["candidate"]
+
+
+def test_selection_table_is_sorted_and_includes_simple_policies(bundle):
+    table = pd.DataFrame(bundle.metrics["selection_unconstrained"])
+    assert {"nobody", "constant", "t", "x", "dr", "blend"} <= set(table["candidate"])
+    assert (np.diff(table["profit_per_1000"]) <= 1e-9).all()
+    assert table.loc[table.candidate == "nobody", "profit_per_1000"].item() == 0
+
+
+def test_tampered_bundle_is_refused(saved, tmp_path):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(saved, copy)
+    booster = next((copy / "models").rglob("*.txt"))
+    booster.write_text(booster.read_text().replace("tree", "trie", 1))
+    with pytest.raises(BundleError, match="does not match its checksum"):
+        ModelBundle.load(copy)
+    (copy / "manifest.json").unlink()
+    with pytest.raises(BundleError, match="not a model bundle"):
+        ModelBundle.load(copy)
+
+
+def test_version_mismatch_warns(saved, tmp_path):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(saved, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["libraries"]["lightgbm"] = "0.0.1"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(BundleVersionWarning, match=r"lightgbm 0\.0\.1"):
+        ModelBundle.load(copy)
+
+
+def test_interrupted_save_leaves_previous_bundle(bundle, saved, monkeypatch):
+    before = (saved / "manifest.json").read_text()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("promolift.bundle.np.savez_compressed", boom)
+    with pytest.raises(KeyboardInterrupt):
+        bundle.save(saved)
+    assert (saved / "manifest.json").read_text() == before
+    assert [p.name for p in saved.parent.iterdir()] == ["model"]
+
+
+@pytest.mark.parametrize("budget_share", [0.02, 0.05])
+def test_plan_respects_budget_and_reports(bundle, data, budget_share):
+    X, ids = data.X.iloc[4000:], data.ids[4000:]
+    budget = budget_share * len(ids)
+    plan = make_plan(bundle, X, ids, budget=budget, max_contacts=300)
+    t = plan.table
+    assert list(t.columns) == ["customer_id", *PLAN_COLUMNS] and len(t) == len(ids)
+    assert t["expected_cost"].sum() <= budget + 1e-9
+    assert (t["arm"] != "control").sum() <= 300
+    assert (t.loc[t.arm == "control", PLAN_COLUMNS[1:]] == 0).all().all()
+    s = plan.summary
+    assert s["shadow_price"] >= 0 and sum(s["arms"].values()) == len(ids)
+    v = s["validated"]["incremental_profit"]
+    assert v["ci_low"] <= v["estimate"] <= v["ci_high"]
+
+
+def test_safety_margin_and_arm_caps(bundle, data):
+    X, ids = data.X.iloc[4000:], data.ids[4000:]
+    plan = make_plan(bundle, X, ids, budget=100, safety_margin=0.2, arm_caps={"arm1": 50})
+    assert plan.table["expected_cost"].sum() <= 80 + 1e-9
+    assert (plan.table["arm"] == "arm1").sum() <= 50
+    with pytest.raises(ValueError, match=r"unknown arm 'arm3'"):
+        make_plan(bundle, X, ids, arm_caps={"arm3": 5})
+
+
+def test_plan_value_close_to_truth(bundle, sim, data):
+    """Against the simulator's truth, the unconstrained plan earns most of the oracle's profit."""
+    from promolift.economics import Economics
+
+    rows = np.arange(4000, 6000)
+    eco = Economics.from_config(bundle.config)
+    true_value, _ = eco.value_cost(sim.true_outcomes[rows])
+    plan = make_plan(bundle, data.X.iloc[rows], data.ids[rows])
+    arm = plan.table["arm"].map({a: i for i, a in enumerate(bundle.arms)}).to_numpy()
+    earned = true_value[np.arange(len(rows)), arm].sum()
+    oracle = np.maximum(true_value.max(axis=1), 0).sum()
+    assert earned > 0.5 * oracle
+
+
+def test_evaluate_bundle_on_holdout(bundle, data):
+    result = evaluate_bundle(bundle, data.subset(np.arange(4000, 6000)))
+    names = [r["policy"] for r in result["policies"]]
+    assert names[0] == "promolift plan" and "nobody" in names and "everybody: arm1" in names
+    nobody = next(r for r in result["policies"] if r["policy"] == "nobody")
+    assert nobody["ipw"] == 0 and nobody["dr"] == 0
+    assert {r["arm"] for r in result["uplift"]} == {"arm1", "arm2"}
+
+
+runner = CliRunner()
+
+
+def test_every_command_has_help_with_example():
+    for cmd in ("demo", "validate", "train", "evaluate", "plan", "report"):
+        result = runner.invoke(app, [cmd, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Example: promolift " + cmd in result.output
+
+
+def test_cli_flow(sim, config, tmp_path):
+    import tomllib  # noqa: F401  (the config is written as TOML below)
+
+    sim.frame.iloc[:4000].to_csv(tmp_path / "train.csv", index=False)
+    sim.frame.iloc[4000:].drop(columns=["visit", "conversion", "spend", "treatment"]).to_parquet(
+        tmp_path / "customers.parquet", index=False)
+    sim.frame.iloc[4000:].to_csv(tmp_path / "holdout.csv", index=False)
+    raw = config.to_toml_dict()
+    raw["data"]["path"] = "train.csv"
+    (tmp_path / "campaign.toml").write_text(_to_toml(raw))
+
+    r = runner.invoke(app, ["validate", str(tmp_path / "train.csv"), "--config", str(tmp_path / "campaign.toml")])
+    assert r.exit_code == 0, r.output
+    assert "valid" in r.output
+    r = runner.invoke(app, ["train", str(tmp_path / "campaign.toml"), "--out", str(tmp_path / "model")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["evaluate", str(tmp_path / "model"), str(tmp_path / "holdout.csv"),
+                            "--out", str(tmp_path / "ev.json")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["plan", str(tmp_path / "model"), str(tmp_path / "customers.parquet"),
+                            "--budget", "50", "--arm-cap", "arm1=100", "--out", str(tmp_path / "plan.csv")])
+    assert r.exit_code == 0, r.output
+    plan = pd.read_csv(tmp_path / "plan.csv")
+    assert len(plan) == 2000 and plan["expected_cost"].sum() <= 50 + 1e-6
+    assert json.loads((tmp_path / "plan.json").read_text())["customers"] == 2000
+    r = runner.invoke(app, ["report", str(tmp_path / "model"), "--evaluation", str(tmp_path / "ev.json"),
+                            "--plan", str(tmp_path / "plan.json"), "--out", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    assert "<svg" in (tmp_path / "r.html").read_text()
+
+
+def test_cli_errors_are_one_clear_line(tmp_path, sim):
+    bad = sim.frame.iloc[:500].rename(columns={"spend": "spnd"})
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    (tmp_path / "c.toml").write_text(_to_toml(campaign_config(sim)))
+    r = runner.invoke(app, ["validate", str(tmp_path / "bad.csv"), "--config", str(tmp_path / "c.toml")])
+    assert r.exit_code == 2
+    assert "Did you mean 'spnd'?" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["plan", str(tmp_path), str(tmp_path / "bad.csv")])
+    assert r.exit_code == 2 and "not a model bundle" in r.output
+
+
+def _to_toml(raw: dict) -> str:
+    """Minimal TOML writer for the config dicts used here."""
+    def val(v):
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        return repr(v)
+
+    lines = []
+    for section, body in raw.items():
+        if section == "arms":
+            for arm, eco in body.items():
+                lines.append(f'[arms."{arm}"]')
+                lines += [f"{k} = {val(v)}" for k, v in eco.items()]
+            continue
+        lines.append(f"[{section}]")
+        for k, v in body.items():
+            if isinstance(v, dict):
+                lines.append(f"{k} = {{ " + ", ".join(f'"{a}" = {val(b)}' for a, b in v.items()) + " }")
+            else:
+                lines.append(f"{k} = {val(v)}")
+    return "\n".join(lines) + "\n"
