@@ -83,6 +83,9 @@ def main() -> None:
     ap.add_argument("--splits", type=int, default=5)
     ap.add_argument("--no-compare", action="store_true", help="skip causalml / scikit-uplift")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "hillstrom.json")
+    ap.add_argument("--compare-cache", type=Path, help="reuse the libraries' predictions from this .npz if "
+                    "it exists (same splits), else run them and save there")
+    ap.add_argument("--libs-only", action="store_true", help="only run the libraries (fills --compare-cache)")
     args = ap.parse_args()
 
     cfg = hillstrom_config()
@@ -96,7 +99,12 @@ def main() -> None:
     rows, qini, times = [], [], []
 
     lib_preds = None
-    if not args.no_compare:
+    if args.compare_cache and args.compare_cache.exists():
+        with np.load(args.compare_cache) as z:
+            lib_preds = {k: z[k] for k in z.files}
+        if f"sklift|two_models|spend|{args.splits - 1}|uplift" not in lib_preds:
+            sys.exit(f"{args.compare_cache} has fewer than {args.splits} splits: delete it to re-run")
+    elif not args.no_compare:
         X = pd.get_dummies(data.X, dtype=float).to_numpy()
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
@@ -109,6 +117,11 @@ def main() -> None:
                            check=True, env=env)
             with np.load(dst) as z:
                 lib_preds = {k: z[k] for k in z.files}
+            if args.compare_cache:
+                args.compare_cache.parent.mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(args.compare_cache, **lib_preds)
+    if args.libs_only:
+        return
 
     for s, (tr, te) in enumerate(splits):
         test = data.subset(te)
@@ -173,11 +186,11 @@ def main() -> None:
     if "chosen" in rows_df:
         print("\npolicies chosen by promolift per split:",
               rows_df.dropna(subset=["chosen"])[["split", "policy", "chosen"]].to_dict(orient="records"))
-    q = qini_df.drop(columns="split").groupby("model", sort=False)
-    print("\n| model | " + " | ".join(c for c in qini_df.columns if c not in ("split", "model")) + " |")
-    print("| --- |" + " --- |" * (qini_df.shape[1] - 2))
-    for name, g in q:
-        cells = [f"{g[c].mean():.4f} ± {g[c].std():.4f}" for c in g.columns]
+    cols = [c for c in qini_df.columns if c not in ("split", "model")]
+    print("\nQini AUC on the held-out 30% (mean ± sd over splits)\n| model | " + " | ".join(cols) + " |")
+    print("| --- |" + " --- |" * len(cols))
+    for name, g in qini_df.groupby("model", sort=False):
+        cells = [f"{g[c].mean():.4f} ± {g[c].std():.4f}" for c in cols]
         print(f"| {name} | " + " | ".join(cells) + " |")
     t = times_df.groupby("model", sort=False)["seconds"].agg(["median", "min", "max"])
     print("\n| model | fit seconds (median, min–max over splits) |\n| --- | --- |")
