@@ -215,7 +215,7 @@ def plan(
         from promolift.bundle import ModelBundle
         from promolift.data import load_customers
         from promolift.errors import DataError
-        from promolift.plan import make_plan
+        from promolift.plan import Plan, make_plan
 
         caps = {}
         for item in arm_cap or []:
@@ -229,7 +229,7 @@ def plan(
                       min_roi=min_roi, safety_margin=safety_margin, solver=solver)
         p.save(out_file)
     _print_plan(p)
-    out.print(f"wrote {out_file} and {out_file.with_name('plan.json') if out_file.stem == 'plan' else out_file.with_suffix('.json')}")
+    out.print(f"wrote {out_file} and {Plan.summary_path(out_file)}")
 
 
 @app.command(epilog="Example: promolift report models/spring --evaluation evaluation.json --out report.html")

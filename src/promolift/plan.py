@@ -42,12 +42,17 @@ class Plan:
     def shadow_price(self) -> float:
         return self.summary["shadow_price"]
 
+    @staticmethod
+    def summary_path(path: str | Path) -> Path:
+        """Where :meth:`save` puts the summary: ``plan.json`` beside ``plan.csv``, else ``NAME.json``."""
+        path = Path(path)
+        return path.with_name("plan.json") if path.stem == "plan" else path.with_suffix(".json")
+
     def save(self, path: str | Path) -> Path:
-        """Write the table (``.csv`` or ``.parquet``) and ``plan.json`` beside it, atomically."""
+        """Write the table (``.csv`` or ``.parquet``) and its JSON summary beside it, atomically."""
         path = Path(path)
         atomic_write_frame(path, self.table)
-        atomic_write_json(path.with_name("plan.json") if path.stem == "plan" else path.with_suffix(".json"),
-                          self.summary)
+        atomic_write_json(self.summary_path(path), self.summary)
         return path
 
 
@@ -71,7 +76,6 @@ def validated_totals(oof: OutOfFold, economics: Economics, weights: dict[str, fl
     arm = allocate(value, cost, method=solver, **constraints.absolute(m)).arm
     mu_pred = blend(oof.predictions, {k: 1 / len(oof.predictions) for k in oof.predictions})
     t = oof.treatment
-    idx = np.arange(m)
     spend, conv = economics.value_index, economics.conversion_index
     quantities = {
         "incremental_profit": (economics.realized_profit(oof.Y, t), economics.expected_profit(mu_pred)),
@@ -85,7 +89,7 @@ def validated_totals(oof: OutOfFold, economics: Economics, weights: dict[str, fl
     for name, (reward, mu) in quantities.items():
         g = policy_gain(reward, t, arm, oof.propensity, mu=mu, method="dr")
         out[name] = {"estimate": n * g.estimate, "ci_low": n * g.ci_low, "ci_high": n * g.ci_high}
-    out["contacts"] = {"estimate": n * float(np.mean(arm[idx] != 0))}
+    out["contacts"] = {"estimate": n * float(np.mean(arm != 0))}
     return out
 
 
