@@ -15,6 +15,7 @@ from promolift.datasets.simulator import make_campaign
 from promolift.errors import BundleError, BundleVersionWarning, DataError, NotFittedError
 from promolift.models import (
     MODEL_KINDS,
+    RelativeModel,
     ConstantModel,
     DRLearner,
     TLearner,
@@ -25,7 +26,7 @@ from promolift.models import (
 from promolift.models.lgbm import BoosterComponent, HurdleComponent
 
 LEARNERS = ["t", "x", "dr"]
-ALL_KINDS = ["constant", *LEARNERS]
+ALL_KINDS = ["constant", "relative", *LEARNERS]
 VISIT, CONVERSION, SPEND = 0, 1, 2
 FAST = {"n_estimators": 20, "min_child_samples": 20}  # hyperparameters for contract tests
 
@@ -422,7 +423,8 @@ def test_get_params_lists_every_hyperparameter():
 
 
 def test_registry_and_public_names():
-    assert MODEL_KINDS == {"constant": ConstantModel, "t": TLearner, "x": XLearner, "dr": DRLearner}
+    assert MODEL_KINDS == {"constant": ConstantModel, "relative": RelativeModel, "t": TLearner,
+                           "x": XLearner, "dr": DRLearner}
     assert all(isinstance(name, str) and hasattr(models, name) for name in models.__all__)
     assert isinstance(make_model("x", n_estimators=7), XLearner)
     assert make_model("x", n_estimators=7).n_estimators == 7
@@ -430,7 +432,7 @@ def test_registry_and_public_names():
 
 def test_make_model_unknown_kind_and_parameter():
     message = (
-        "unknown model kind 'drr'; choose one of 'constant', 't', 'x', 'dr'. Did you mean 'dr'"
+        "unknown model kind 'drr'; choose one of 'constant', 'relative', 't', 'x', 'dr'. Did you mean 'dr'"
     )
     with pytest.raises(ValueError, match=message):
         make_model("drr")
@@ -508,6 +510,22 @@ def test_load_rejects_missing_corrupt_and_unknown(small_fitted, tmp_path):
     manifest = json.loads((tmp_path / "model.json").read_text())
     manifest["kind"] = "xx"
     (tmp_path / "model.json").write_text(json.dumps(manifest))
-    message = "unknown model kind 'xx'; known kinds: constant, dr, t, x. Did you mean 'x'"
+    message = "unknown model kind 'xx'; known kinds: constant, dr, relative, t, x. Did you mean 'x'"
     with pytest.raises(BundleError, match=message):
         load_model(tmp_path)
+
+
+def test_relative_model_recovers_proportional_effects():
+    """When every arm multiplies the outcome, the relative model recovers levels and ratios."""
+    rng = np.random.default_rng(3)
+    n = 12000
+    X = pd.DataFrame({"x": rng.uniform(0, 2, n), "z": rng.normal(size=n)})
+    t = rng.integers(0, 3, n)
+    ratio = np.array([1.0, 1.5, 0.8])
+    base = np.exp(X["x"].to_numpy())
+    y = rng.poisson(base * ratio[t]).astype(float)
+    model = RelativeModel(n_estimators=100).fit(X, y, treatment=t)
+    pred = model.predict(X)[:, :, 0]
+    truth = base[:, None] * ratio[None]
+    np.testing.assert_allclose(model.factors_[:, 0] / model.factors_[0, 0], ratio, rtol=0.06)
+    assert np.corrcoef(pred[:, 1] - pred[:, 0], truth[:, 1] - truth[:, 0])[0, 1] > 0.9

@@ -52,8 +52,8 @@ class EconomicsSection(_Strict):
 class ModelSection(_Strict):
     """Which response models to fit and how."""
 
-    kinds: list[Literal["constant", "t", "x", "dr"]] = Field(
-        default_factory=lambda: ["constant", "t", "x", "dr"]
+    kinds: list[Literal["constant", "relative", "t", "x", "dr"]] = Field(
+        default_factory=lambda: ["constant", "relative", "t", "x", "dr"]
     )
     n_folds: Annotated[int, Field(ge=2, le=20)] = 5
     n_estimators: Annotated[int, Field(ge=1)] = 300

@@ -1,8 +1,9 @@
 """Choose the policy by cross-validated profit, simple policies included.
 
 A *candidate* is a weighted blend of the fitted model kinds. ``constant`` (the average effect of
-each arm, the same for everybody) is itself a kind, so "shrink the DR-learner half-way to the
-average effect" is the candidate ``{"dr": 0.5, "constant": 0.5}``, "men's e-mail for everybody"
+each arm, the same for everybody) and ``relative`` (the same relative effect for everybody) are
+kinds too, so "shrink the DR-learner half-way to the average effect" is the candidate
+``{"dr": 0.5, "constant": 0.5}``, "men's e-mail for everybody"
 is what ``{"constant": 1}`` plans when that arm pays, and "nobody" is scored alongside. Each
 candidate's plan is made on the out-of-fold predictions under the user's constraints and valued
 with the doubly-robust estimator on the logged outcomes; the best estimate wins. Noisy uplift
@@ -23,8 +24,11 @@ from promolift.optimize import allocate
 
 __all__ = ["Constraints", "Candidate", "candidates", "score_candidates"]
 
-SHRINKAGE = (1.0, 0.75, 0.5, 0.25)
+SHRINKAGE = (0.75, 0.5, 0.25)
 LEARNERS = ("t", "x", "dr")
+TARGETS = ("constant", "relative")
+"""Simple models the learners are shrunk towards: the same absolute effect for everybody, and
+the same relative effect for everybody (uplift proportional to what the customer buys anyway)."""
 
 
 @dataclass(frozen=True)
@@ -67,18 +71,20 @@ class Candidate:
 
 
 def candidates(kinds: list[str]) -> list[Candidate]:
-    """The candidate blends for the fitted ``kinds`` (constant always included)."""
+    """The candidate blends for the fitted ``kinds``: nobody, each simple target alone, and
+    every learner (and their equal blend) alone and shrunk 25/50/75% towards each target."""
     learners = [k for k in kinds if k in LEARNERS]
+    targets = [k for k in TARGETS if k in kinds]
     bases: list[tuple[str, dict[str, float]]] = [(k, {k: 1.0}) for k in learners]
     if len(learners) > 1:
         bases.append(("blend", {k: 1.0 / len(learners) for k in learners}))
-    out = [Candidate("nobody", {}), Candidate("constant", {"constant": 1.0})]
+    out = [Candidate("nobody", {}), *(Candidate(t, {t: 1.0}) for t in targets)]
     for name, w in bases:
-        for s in SHRINKAGE:
-            weights = {k: v * s for k, v in w.items()}
-            if s < 1:
-                weights["constant"] = 1.0 - s
-            out.append(Candidate(name if s == 1 else f"{name} shrunk {s:g}", weights))
+        out.append(Candidate(name, w))
+        for target in targets:
+            for s in SHRINKAGE:
+                weights = {k: v * s for k, v in w.items()} | {target: 1.0 - s}
+                out.append(Candidate(f"{name} shrunk {1 - s:.0%} to {target}", weights))
     return out
 
 

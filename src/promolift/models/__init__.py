@@ -17,12 +17,13 @@ from typing import Any
 
 from promolift.errors import did_you_mean
 from promolift.models.base import ResponseModel, load_model_from
-from promolift.models.learners import ConstantModel, DRLearner, TLearner, XLearner
+from promolift.models.learners import ConstantModel, DRLearner, RelativeModel, TLearner, XLearner
 
 __all__ = [
     "MODEL_KINDS",
     "ConstantModel",
     "DRLearner",
+    "RelativeModel",
     "ResponseModel",
     "TLearner",
     "XLearner",
@@ -32,6 +33,7 @@ __all__ = [
 
 MODEL_KINDS: dict[str, type[ResponseModel]] = {
     "constant": ConstantModel,
+    "relative": RelativeModel,
     "t": TLearner,
     "x": XLearner,
     "dr": DRLearner,
@@ -44,7 +46,7 @@ def make_model(kind: str, **params: Any) -> ResponseModel:
 
     Parameters
     ----------
-    kind : {"constant", "t", "x", "dr"}
+    kind : {"constant", "relative", "t", "x", "dr"}
         The model kind.
     **params
         Hyperparameters of that kind (see its class).

@@ -34,7 +34,7 @@ MUTED = "#8c959f"
 LIGHT = "#a5c8f5"
 GOOD = "#2da44e"
 WARN = "#cf6a00"
-KIND_COLORS = {"t": "#1f6feb", "x": "#8250df", "dr": "#cf222e", "constant": "#8c959f"}
+KIND_COLORS = {"t": "#1f6feb", "x": "#8250df", "dr": "#cf222e", "relative": "#1a7f37", "constant": "#8c959f"}
 PALETTE = ("#1f6feb", "#cf6a00", "#2da44e", "#8250df", "#cf222e", "#1b7c83", "#bf3989", "#6e7781")
 CONTROL_COLOR = "#d0d7de"
 
