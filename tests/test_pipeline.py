@@ -18,7 +18,7 @@ from promolift.holdout import evaluate_bundle
 from promolift.plan import PLAN_COLUMNS, make_plan
 from promolift.train import train
 
-FAST_MODEL = {"kinds": ["constant", "t", "x", "dr"], "n_folds": 2, "n_estimators": 40,
+FAST_MODEL = {"kinds": ["constant", "relative", "t", "x", "dr"], "n_folds": 2, "n_estimators": 40,
               "learning_rate": 0.1, "min_child_samples": 30}
 
 
@@ -60,12 +60,18 @@ def test_bundle_round_trip_predicts_identically(bundle, saved, data):
     assert manifest["arms"] == ["control", "arm1", "arm2"]
     assert manifest["data_fingerprint"] == data.fingerprint
     assert {"numpy", "lightgbm", "promolift"} <= set(manifest["libraries"])
-    assert manifest["metrics"]["chosen"]["candidate"] == manifest["metrics"]["selection_unconstrained"][0]["candidate"]
+    table = pd.DataFrame(manifest["metrics"]["selection_unconstrained"])
+    chosen = table.set_index("candidate").loc[manifest["metrics"]["chosen"]["candidate"]]
+    best = table.iloc[0]
+    # one-standard-error rule: within one (paired) SE of the best, and nothing simpler is
+    assert chosen["profit_per_1000"] >= best["profit_per_1000"] - chosen["stderr_vs_best"]
+    near = table[table["profit_per_1000"] >= best["profit_per_1000"] - table["stderr_vs_best"]]
+    assert chosen["complexity"] == near["complexity"].min()
 
 
 def test_selection_table_is_sorted_and_includes_simple_policies(bundle):
     table = pd.DataFrame(bundle.metrics["selection_unconstrained"])
-    assert {"nobody", "constant", "t", "x", "dr", "blend"} <= set(table["candidate"])
+    assert {"nobody", "constant", "relative", "t", "x", "dr", "blend"} <= set(table["candidate"])
     assert (np.diff(table["profit_per_1000"]) <= 1e-9).all()
     assert table.loc[table.candidate == "nobody", "profit_per_1000"].item() == 0
 
@@ -134,9 +140,14 @@ def test_safety_margin_and_arm_caps(bundle, data):
         make_plan(bundle, X, ids, arm_caps={"arm3": 5})
 
 
-def test_plan_value_close_to_truth(bundle, sim, data):
-    """Against the simulator's truth, the unconstrained plan earns most of the oracle's profit."""
+def test_plan_against_truth(bundle, sim, data):
+    """Judged by the simulator's true effects: the plan never loses to the best simple policy
+    (one arm for everybody), and the best model-based candidate earns over half the oracle's
+    profit. (On 4,000 rows the one-SE rule may keep the simple policy: that is its job.)"""
+    from promolift.bundle import blend
     from promolift.economics import Economics
+    from promolift.optimize import allocate
+    from promolift.selection import candidates
 
     rows = np.arange(4000, 6000)
     eco = Economics.from_config(bundle.config)
@@ -144,8 +155,16 @@ def test_plan_value_close_to_truth(bundle, sim, data):
     plan = make_plan(bundle, data.X.iloc[rows], data.ids[rows])
     arm = plan.table["arm"].map({a: i for i, a in enumerate(bundle.arms)}).to_numpy()
     earned = true_value[np.arange(len(rows)), arm].sum()
+    best_single_arm = true_value.sum(axis=0).max()
     oracle = np.maximum(true_value.max(axis=1), 0).sum()
-    assert earned > 0.5 * oracle
+    assert earned >= 0.95 * best_single_arm
+    preds = bundle.predict_kinds(data.X.iloc[rows])
+    model_based = [c for c in candidates(list(bundle.models)) if c.complexity >= 3]
+    best_model = max(
+        true_value[np.arange(len(rows)), allocate(*eco.value_cost(blend(preds, c.weights))).arm].sum()
+        for c in model_based
+    )
+    assert best_model > 0.5 * oracle
 
 
 def test_evaluate_bundle_on_holdout(bundle, data):
@@ -234,3 +253,17 @@ def _to_toml(raw: dict) -> str:
             else:
                 lines.append(f"{k} = {val(v)}")
     return "\n".join(lines) + "\n"
+
+
+def test_one_standard_error_rule_prefers_simpler_candidates():
+    from promolift.selection import choose
+
+    table = pd.DataFrame({
+        "candidate": ["dr", "relative", "constant", "nobody"],
+        "profit_per_1000": [50.0, 45.0, 20.0, 0.0],
+        "stderr_vs_best": [0.0, 10.0, 10.0, 30.0],
+        "complexity": [6, 2, 1, 0],
+    })
+    assert choose(table)["candidate"] == "relative"      # within 1 SE of dr, simpler
+    table.loc[1, "profit_per_1000"] = 39.0
+    assert choose(table)["candidate"] == "dr"            # nothing simpler is within 1 SE

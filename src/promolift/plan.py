@@ -23,7 +23,7 @@ from promolift.errors import DataError, did_you_mean
 from promolift.evaluate.policy import policy_gain
 from promolift.io import atomic_write_frame, atomic_write_json
 from promolift.optimize import allocate
-from promolift.selection import Constraints, candidates, score_candidates
+from promolift.selection import Constraints, candidates, choose, score_candidates
 
 __all__ = ["Plan", "make_plan", "PLAN_COLUMNS"]
 
@@ -139,12 +139,13 @@ def make_plan(
     effective_budget = None if budget is None else budget * (1 - safety_margin)
     constraints = Constraints.for_population(n, budget=effective_budget, max_contacts=max_contacts,
                                              arm_caps=caps, min_roi=min_roi)
-    selection = None
+    selection, chosen = None, "as trained"
     weights = bundle.weights
     if reselect:
         selection = score_candidates(bundle.oof, economics, constraints, candidates(list(bundle.models)),
                                      solver=solver)
-        weights = dict(selection.iloc[0]["weights"])
+        best = choose(selection)
+        chosen, weights = best["candidate"], dict(best["weights"])
     used = [k for k, w in weights.items() if w > 0] or ["constant"]
     pred = blend(bundle.predict_kinds(X, used), weights)
     value, cost = economics.value_cost(pred)
@@ -166,8 +167,7 @@ def make_plan(
         "customers": n,
         "constraints": {"budget": budget, "safety_margin": safety_margin, "effective_budget": effective_budget,
                         "max_contacts": max_contacts, "arm_caps": arm_caps or {}, "min_roi": min_roi},
-        "policy": {"candidate": selection.iloc[0]["candidate"] if selection is not None else "as trained",
-                   "weights": weights},
+        "policy": {"candidate": chosen, "weights": weights},
         "solver": alloc.method,
         "status": alloc.status,
         "shadow_price": float(alloc.shadow_price),

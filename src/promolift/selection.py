@@ -19,10 +19,10 @@ import pandas as pd
 
 from promolift.bundle import OutOfFold, blend
 from promolift.economics import Economics
-from promolift.evaluate.policy import policy_gain
+from promolift.evaluate.policy import per_row_contributions, policy_gain
 from promolift.optimize import allocate
 
-__all__ = ["Constraints", "Candidate", "candidates", "score_candidates"]
+__all__ = ["Constraints", "Candidate", "candidates", "choose", "score_candidates"]
 
 SHRINKAGE = (0.75, 0.5, 0.25)
 LEARNERS = ("t", "x", "dr")
@@ -66,8 +66,12 @@ class Constraints:
 
 @dataclass(frozen=True)
 class Candidate:
+    """A blend of model kinds; ``complexity`` orders candidates for the one-standard-error rule
+    (0 nobody, 1 constant, 2 relative, 3–5 a learner shrunk 75/50/25%, 6 a learner alone)."""
+
     name: str
     weights: dict[str, float]
+    complexity: int
 
 
 def candidates(kinds: list[str]) -> list[Candidate]:
@@ -78,14 +82,28 @@ def candidates(kinds: list[str]) -> list[Candidate]:
     bases: list[tuple[str, dict[str, float]]] = [(k, {k: 1.0}) for k in learners]
     if len(learners) > 1:
         bases.append(("blend", {k: 1.0 / len(learners) for k in learners}))
-    out = [Candidate("nobody", {}), *(Candidate(t, {t: 1.0}) for t in targets)]
+    out = [Candidate("nobody", {}, 0),
+           *(Candidate(t, {t: 1.0}, 1 + TARGETS.index(t)) for t in targets)]
     for name, w in bases:
-        out.append(Candidate(name, w))
+        out.append(Candidate(name, w, 3 + len(SHRINKAGE)))
         for target in targets:
-            for s in SHRINKAGE:
+            for i, s in enumerate(SHRINKAGE):
                 weights = {k: v * s for k, v in w.items()} | {target: 1.0 - s}
-                out.append(Candidate(f"{name} shrunk {1 - s:.0%} to {target}", weights))
+                out.append(Candidate(f"{name} shrunk {1 - s:.0%} to {target}", weights, 5 - i))
     return out
+
+
+def choose(table: pd.DataFrame) -> pd.Series:
+    """The one-standard-error rule: the simplest candidate whose cross-validated profit is
+    within one standard error of the best (ties: the higher estimate).
+
+    Candidates' estimates differ by less than their noise on typical campaign data, so the
+    argmax mostly picks whichever complex model was luckiest in cross-validation; preferring
+    the simplest policy that is statistically as good holds up better on new customers.
+    """
+    best = table["profit_per_1000"].max()
+    near = table[table["profit_per_1000"] >= best - table["stderr_vs_best"]]
+    return near.sort_values(["complexity", "profit_per_1000"], ascending=[True, False]).iloc[0]
 
 
 def score_candidates(
@@ -99,18 +117,21 @@ def score_candidates(
     """Cross-validated incremental profit per 1,000 customers of each candidate's plan.
 
     Returns a frame sorted best first with columns candidate, profit_per_1000, stderr, ci_low,
-    ci_high, contact_share, cost_per_customer (planned), and the weights.
+    ci_high, contact_share, cost_per_customer (planned), weights, complexity, and
+    stderr_vs_best (paired standard error of the difference from the best candidate).
     """
     n = len(oof.treatment)
     reward = economics.realized_profit(oof.Y, oof.treatment)
     all_learners = {k: 1.0 / len(oof.predictions) for k in oof.predictions}
     mu = economics.expected_profit(blend(oof.predictions, all_learners))
     limits = constraints.absolute(n)
-    rows = []
+    rows, contributions = [], []
     for cand in cands:
         value, cost = economics.value_cost(blend(oof.predictions, cand.weights))
         alloc = allocate(value, cost, method=solver, **limits)
         gain = policy_gain(reward, oof.treatment, alloc.arm, oof.propensity, mu=mu, method="dr")
+        contributions.append(per_row_contributions(reward, oof.treatment, alloc.arm, oof.propensity,
+                                                   mu=mu, method="dr"))
         rows.append({
             "candidate": cand.name,
             "profit_per_1000": 1000 * gain.estimate,
@@ -120,6 +141,12 @@ def score_candidates(
             "contact_share": float(np.mean(alloc.arm != 0)),
             "cost_per_customer": float(alloc.total_cost / n),
             "weights": cand.weights,
+            "complexity": cand.complexity,
         })
-    table = pd.DataFrame(rows).sort_values("profit_per_1000", ascending=False, kind="stable")
+    table = pd.DataFrame(rows)
+    # Paired standard error of each candidate's difference from the best, on the same rows.
+    diff = np.stack(contributions, axis=1)
+    diff -= diff[:, [int(table["profit_per_1000"].idxmax())]]
+    table["stderr_vs_best"] = 1000 * diff.std(axis=0, ddof=1) / np.sqrt(n)
+    table = table.sort_values("profit_per_1000", ascending=False, kind="stable")
     return table.reset_index(drop=True)

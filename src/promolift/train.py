@@ -19,7 +19,7 @@ from promolift.economics import Economics
 from promolift.evaluate.metrics import uplift_report
 from promolift.evaluate.scores import outcome_scores
 from promolift.models import make_model
-from promolift.selection import Constraints, candidates, score_candidates
+from promolift.selection import Constraints, candidates, choose, score_candidates
 
 __all__ = ["train", "cross_validate", "stratification_label", "arm_propensity"]
 
@@ -135,7 +135,7 @@ def train(
     economics = Economics.from_config(config)
     cands = candidates(list(models))
     table = score_candidates(oof, economics, Constraints(), cands)
-    best = table.iloc[0]
+    best = choose(table)
     metrics = {
         "n_rows": len(data),
         "n_folds": config.model.n_folds,
