@@ -267,3 +267,17 @@ def test_one_standard_error_rule_prefers_simpler_candidates():
     assert choose(table)["candidate"] == "relative"      # within 1 SE of dr, simpler
     table.loc[1, "profit_per_1000"] = 39.0
     assert choose(table)["candidate"] == "dr"            # nothing simpler is within 1 SE
+
+
+def test_arm_uplift_by_hand():
+    from promolift.holdout import arm_uplift
+
+    cfg = CampaignConfig.from_dict({"outcomes": {"spend": "continuous"}, "economics": {"conversion_outcome": None},
+                                    "arms": {"a": {"contact_cost": 0.1}}})
+    frame = pd.DataFrame({"customer_id": range(4), "treatment": ["control", "control", "a", "a"],
+                          "x": [1.0, 2.0, 3.0, 4.0], "spend": [0.0, 2.0, 1.0, 5.0]})
+    table = arm_uplift(load_campaign(frame, cfg, min_rows_per_arm=2))
+    # treated mean 3, control mean 1; se = sqrt(8/2 + 2/2) = sqrt(5)
+    row = table.iloc[0]
+    assert row["uplift"] == pytest.approx(2.0)
+    assert row["ci_high"] - row["uplift"] == pytest.approx(1.96 * np.sqrt(5))

@@ -86,24 +86,35 @@ def _print_plan(plan) -> None:
 
 
 def _print_policies(evaluation: dict) -> None:
-    t = Table(title=f"Held-out policy value, incremental profit per 1,000 customers "
-                    f"(n = {evaluation['n_rows']:,})")
-    for col in ("policy", "contacted", "IPW", "95% CI", "DR", "95% CI"):
+    t = Table(title=f"Held-out incremental profit per 1,000 customers vs nobody (n = {evaluation['n_rows']:,})")
+    for col in ("policy", "contacted", "IPW [95% CI]", "DR [95% CI]"):
         t.add_column(col, justify="left" if col == "policy" else "right")
     for r in evaluation["policies"]:
-        t.add_row(r["policy"], f"{r['contact_share']:.0%}", f"{r['ipw']:+.1f}",
-                  f"{r['ipw_low']:+.1f} to {r['ipw_high']:+.1f}", f"{r['dr']:+.1f}",
-                  f"{r['dr_low']:+.1f} to {r['dr_high']:+.1f}")
+        t.add_row(r["policy"], f"{r['contact_share']:.0%}",
+                  f"{r['ipw']:+.0f} [{r['ipw_low']:+.0f}, {r['ipw_high']:+.0f}]",
+                  f"{r['dr']:+.0f} [{r['dr_low']:+.0f}, {r['dr_high']:+.0f}]")
     out.print(t)
+    for plan, policy in evaluation.get("chosen", {}).items():
+        out.print(f"{plan}: chose '{policy['candidate']}' by cross-validated profit")
 
 
-def _print_uplift(records: list[dict]) -> None:
-    t = Table(title="Uplift ranking on held-out data (chosen policy's predictions)")
-    for col in ("arm", "outcome", "Qini AUC", "AUUC", "uplift@30%"):
+def _print_uplift(evaluation: dict, outcomes: tuple[str, ...] = ("conversion", "spend")) -> None:
+    t = Table(title="Per-arm uplift on held-out data (difference in means, 95% CI)")
+    for col in ("arm", "outcome", "uplift", "95% CI"):
         t.add_column(col, justify="left" if col in ("arm", "outcome") else "right")
-    for r in records:
-        t.add_row(r["arm"], r["outcome"], f"{r['qini_auc']:.4f}", f"{r['auuc']:.4f}", f"{r['uplift_at_k']:.4f}")
+    for r in evaluation["arm_uplift"]:
+        t.add_row(r["arm"], r["outcome"], f"{r['uplift']:+.4f}", f"{r['ci_low']:+.4f} to {r['ci_high']:+.4f}")
     out.print(t)
+    records = [r for r in evaluation["uplift"] if r["outcome"] in outcomes]
+    cells = sorted({(r["arm"], r["outcome"]) for r in records})
+    q = Table(title="Qini AUC on held-out data, by model")
+    q.add_column("model")
+    for arm, outcome in cells:
+        q.add_column(f"{arm}\n{outcome}", justify="right")
+    for model in dict.fromkeys(r["model"] for r in records):
+        by = {(r["arm"], r["outcome"]): r["qini_auc"] for r in records if r["model"] == model}
+        q.add_row(model, *(f"{by[c]:.4f}" for c in cells))
+    out.print(q)
 
 
 def _train(config, data):
@@ -191,8 +202,8 @@ def evaluate(
                                  max_contacts_share=max_contacts_share)
         if out_file:
             atomic_write_json(out_file, result)
+    _print_uplift(result)
     _print_policies(result)
-    _print_uplift(result["uplift"])
 
 
 @app.command(epilog="Example: promolift plan models/spring customers.parquet --budget 5000 "
@@ -295,7 +306,7 @@ def demo(
         p.save(out_dir / "plan.csv")
         write_report(out_dir / "report.html", bundle=bundle, evaluation=evaluation, plan=p, quality=quality)
         elapsed = time.perf_counter() - start
-    _print_uplift(evaluation["uplift"])
+    _print_uplift(evaluation)
     _print_policies(evaluation)
     _print_plan(p)
     out.print(f"wrote {out_dir}/model, plan.csv, plan.json, evaluation.json, report.html "

@@ -42,6 +42,21 @@ def policy_table(
     return pd.DataFrame(rows)
 
 
+def arm_uplift(data: CampaignData, *, z: float = 1.96) -> pd.DataFrame:
+    """Observed average uplift of each arm over the control (difference in means, 95% CI)."""
+    rows = []
+    control = data.treatment == 0
+    for k, arm in enumerate(data.arms[1:], start=1):
+        treated = data.treatment == k
+        for m, outcome in enumerate(data.outcomes):
+            a, b = data.Y[treated, m], data.Y[control, m]
+            diff = a.mean() - b.mean()
+            se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+            rows.append({"arm": arm, "outcome": outcome, "uplift": diff, "ci_low": diff - z * se,
+                         "ci_high": diff + z * se})
+    return pd.DataFrame(rows)
+
+
 def simple_policies(data: CampaignData, contact_share: float, *, random_state: int = 0) -> dict[str, np.ndarray]:
     """Nobody, each arm for everybody, and a random ``contact_share`` given a random arm."""
     n, rng = len(data), np.random.default_rng(random_state)
@@ -65,8 +80,9 @@ def evaluate_bundle(
 
     Returns a JSON-able dict: ``policies`` (records of policy, contact_share, ipw, ipw_low,
     ipw_high, dr, dr_low, dr_high — incremental profit per 1,000 customers relative to
-    contacting nobody), ``uplift`` (Qini AUC, AUUC, uplift@30% per arm × outcome of the chosen
-    predictions), ``outcome_scores`` (AUC, log-loss, RMSE per arm × outcome), ``n_rows``.
+    contacting nobody), ``arm_uplift`` (observed average uplift per arm × outcome with 95% CI),
+    ``uplift`` (Qini AUC, AUUC, uplift@30% per model × arm × outcome; model "chosen" is the
+    chosen blend), ``outcome_scores`` (AUC, log-loss, RMSE per arm × outcome), ``n_rows``.
     """
     if list(data.arms) != bundle.arms:
         raise ValueError(f"held-out arms {list(data.arms)} differ from the bundle's {bundle.arms}")
@@ -86,13 +102,17 @@ def evaluate_bundle(
     policies = {name: p.table["arm"].map(arm_index).to_numpy() for name, p in plans.items()}
     policies |= simple_policies(data, max_contacts_share or 0.3, random_state=random_state)
     table = policy_table(policies, data, reward, mu, propensity)
-    lift = pred - pred[:, :1]
+    ranking = {"chosen": pred} | {k: p for k, p in bundle.predict_kinds(data.X).items() if k != "constant"}
+    uplift = pd.concat(
+        [uplift_report(data.Y, p - p[:, :1], data.treatment, arms=list(data.arms),
+                       outcomes=list(data.outcomes)).assign(model=name) for name, p in ranking.items()],
+        ignore_index=True)
     return {
         "n_rows": len(data),
         "policies": table.to_dict(orient="records"),
         "chosen": {name: p.summary["policy"] for name, p in plans.items()},
-        "uplift": uplift_report(data.Y, lift, data.treatment, arms=list(data.arms),
-                                outcomes=list(data.outcomes)).to_dict(orient="records"),
+        "arm_uplift": arm_uplift(data).to_dict(orient="records"),
+        "uplift": uplift.to_dict(orient="records"),
         "outcome_scores": outcome_scores(pred, data.Y, data.treatment, arms=list(data.arms),
                                          outcomes=list(data.outcomes),
                                          outcome_types=list(data.outcome_types)).to_dict(orient="records"),

@@ -685,7 +685,8 @@ def _evaluation(evaluation: Mapping[str, Any] | None, page: _Page) -> str:
         )
     recs = _flatten(evaluation.get("uplift"))
     if recs:
-        cols: list[Column] = [("kind", "model", str)] if "kind" in recs[0] else []
+        key = next((k for k in ("model", "kind") if k in recs[0]), None)
+        cols: list[Column] = [(key, "model", str)] if key else []
         cols += [
             ("arm", "arm", str),
             ("outcome", "outcome", str),
