@@ -281,3 +281,22 @@ def test_arm_uplift_by_hand():
     row = table.iloc[0]
     assert row["uplift"] == pytest.approx(2.0)
     assert row["ci_high"] - row["uplift"] == pytest.approx(1.96 * np.sqrt(5))
+
+
+def test_top_level_api_is_lazy_and_complete():
+    import subprocess
+    import sys
+
+    import promolift
+
+    for name in promolift.__all__:
+        assert getattr(promolift, name) is not None
+    code = "import sys, promolift; print(any(m in sys.modules for m in ('lightgbm', 'sklearn', 'matplotlib')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_version_flag():
+    from promolift import __version__
+
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and __version__ in r.output

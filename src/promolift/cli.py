@@ -28,6 +28,22 @@ err = Console(stderr=True)
 Existing = Annotated[Path, typer.Argument(exists=True, readable=True, resolve_path=True)]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from promolift._version import __version__
+
+        out.print(f"promolift {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Which customer should get which promotion, and what will it do to profit."""
+
+
 @contextlib.contextmanager
 def _friendly_errors() -> Iterator[None]:
     """Show promolift errors as one red message and exit 2, not as a traceback."""
