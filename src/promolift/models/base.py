@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from promolift.errors import (
     NotFittedError,
     did_you_mean,
 )
+from promolift.io import atomic_write_bytes
 from promolift.models.lgbm import (
     BoosterComponent,
     ConstantComponent,
@@ -592,15 +592,7 @@ class _DirectoryWriter:
         return name
 
     def write(self, name: str, data: bytes, *, record: bool = True) -> None:
-        final = self.directory / name
-        tmp = self.directory / f".{name}.tmp"
-        self._written.append(tmp)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-        self._written.append(final)
+        self._written.append(atomic_write_bytes(self.directory / name, data))
         if record:
             self.files.append(
                 {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
