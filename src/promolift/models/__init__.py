@@ -69,7 +69,7 @@ def make_model(kind: str, **params: Any) -> ResponseModel:
     >>> make_model("xlearner")
     Traceback (most recent call last):
     ...
-    ValueError: unknown model kind 'xlearner'; choose one of 'constant', 't', 'x', 'dr'.
+    ValueError: unknown model kind 'xlearner'; choose one of 'constant', 'relative', 't', 'x', 'dr'.
     """
     if kind not in MODEL_KINDS:
         raise ValueError(
