@@ -14,6 +14,7 @@ import pandas as pd
 
 from promolift.bundle import ModelBundle
 from promolift.data.load import CampaignData
+from promolift.errors import DataError
 from promolift.evaluate.metrics import uplift_report
 from promolift.evaluate.policy import policy_gain
 from promolift.evaluate.scores import outcome_scores
@@ -85,7 +86,8 @@ def evaluate_bundle(
     chosen blend), ``outcome_scores`` (AUC, log-loss, RMSE per arm × outcome), ``n_rows``.
     """
     if list(data.arms) != bundle.arms:
-        raise ValueError(f"held-out arms {list(data.arms)} differ from the bundle's {bundle.arms}")
+        raise DataError(f"{data.source}: arms {list(data.arms)} differ from the bundle's {bundle.arms}. "
+                        "Evaluate on a log of the same campaign (same arms and control).")
     economics = bundle.economics
     pred = bundle.predict(data.X)
     reward = economics.realized_profit(data.Y, data.treatment)
