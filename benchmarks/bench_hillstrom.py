@@ -32,7 +32,7 @@ from promolift.data import load_campaign
 from promolift.datasets import hillstrom_config, load_hillstrom
 from promolift.evaluate.metrics import qini_auc_score
 from promolift.evaluate.policy import policy_gain
-from promolift.bundle import blend
+from promolift.bundle import blend, with_derived
 from promolift.optimize import allocate
 from promolift.plan import make_plan
 from promolift.selection import candidates
@@ -142,7 +142,7 @@ def main() -> None:
         times.append({"split": s, "model": f"promolift (CV of {len(bundle.models)} kinds + selection + final fits)",
                       "seconds": fit_s})
         index = {a: i for i, a in enumerate(arms)}
-        preds = bundle.predict_kinds(test.X)
+        preds = with_derived(bundle.predict_kinds(test.X), bundle.funnel)
         for name, kwargs in (("promolift", {}), ("promolift, ≤30% contacted", {"max_contacts": int(0.3 * len(te))})):
             plan = make_plan(bundle, test.X, test.ids, **kwargs)
             record(name, plan.table["arm"].map(index).to_numpy())
@@ -150,7 +150,7 @@ def main() -> None:
             # Not a policy: the candidate with the best *held-out* value, an upper bound on selection.
             oracle = max((ipw_gain(reward, test.treatment, allocate(
                 *bundle.economics.value_cost(blend(preds, c.weights)), **kwargs).arm, prop)[0], c.name)
-                for c in candidates(list(bundle.models)))
+                for c in candidates(list(bundle.models), funnel=cfg.model.funnel_outcome))
             rows.append({"split": s, "policy": f"{name}: best candidate picked on held-out data (oracle)",
                          "profit_per_1000": oracle[0], "ci_half": np.nan, "contact_share": np.nan,
                          "chosen": oracle[1]})

@@ -35,7 +35,7 @@ from promolift.economics import Economics
 from promolift.errors import BundleError, BundleVersionWarning
 from promolift.io import atomic_directory, atomic_write_json
 
-__all__ = ["ModelBundle", "OutOfFold", "blend", "FORMAT_VERSION"]
+__all__ = ["ModelBundle", "OutOfFold", "blend", "through_funnel", "with_derived", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _LIBRARIES = ("numpy", "pandas", "scikit-learn", "lightgbm", "scipy")
@@ -62,6 +62,33 @@ def blend(predictions: dict[str, np.ndarray], weights: dict[str, float]) -> np.n
         if w > 0:
             out += w * predictions[kind]
     return out
+
+
+def through_funnel(pred: np.ndarray, relative: np.ndarray, funnel: int) -> np.ndarray:
+    """Route every outcome's uplift through the funnel outcome's uplift (ESMM-style chain).
+
+    The arm is assumed to change whether a customer enters the funnel (visits), not what a
+    visitor does next: ``y_k(x) = y_0(x) + (f_k(x) - f_0(x)) · E[y | x] / E[f | x]``, with the
+    per-visit ratio taken from the pooled ``relative`` model. The dense funnel outcome carries
+    far more signal than rare conversions or zero-inflated spend.
+    """
+    out = pred.copy()
+    base = relative[:, 0, :]
+    ratio = np.divide(base, base[:, [funnel]], out=np.zeros_like(base), where=base[:, [funnel]] > 1e-9)
+    lift = pred[:, :, funnel] - pred[:, :1, funnel]
+    others = [m for m in range(pred.shape[2]) if m != funnel]
+    out[:, :, others] = pred[:, :1, others] + lift[:, :, None] * ratio[:, None, others]
+    return out
+
+
+def with_derived(predictions: dict[str, np.ndarray], funnel: tuple[int, str] | None) -> dict[str, np.ndarray]:
+    """Add the derived kinds ``"<learner>@<funnel>"`` (see :func:`through_funnel`) when possible."""
+    if funnel is None or "relative" not in predictions:
+        return predictions
+    index, name = funnel
+    derived = {f"{k}@{name}": through_funnel(p, predictions["relative"], index)
+               for k, p in predictions.items() if k not in ("constant", "relative") and "@" not in k}
+    return predictions | derived
 
 
 @dataclass(frozen=True)
@@ -106,14 +133,25 @@ class ModelBundle:
     def economics(self) -> Economics:
         return Economics.from_config(self.config)
 
+    @property
+    def funnel(self) -> tuple[int, str] | None:
+        """(index, name) of the funnel outcome derived kinds chain through, if configured."""
+        name = self.config.model.funnel_outcome
+        return None if name is None else (self.outcomes.index(name), name)
+
     def predict_kinds(self, X: pd.DataFrame, kinds: list[str] | None = None) -> dict[str, np.ndarray]:
-        """Calibrated predictions (n, K, M) of each fitted kind on raw features ``X``."""
+        """Calibrated predictions (n, K, M) of each fitted kind (and derived ``a@funnel`` kind
+        asked for) on raw features ``X``."""
+        wanted = kinds or list(self.models)
+        base = {k.split("@")[0] for k in wanted} | ({"relative"} if any("@" in k for k in wanted) else set())
         Xe = self.encoder.transform(X)
-        return {k: self.models[k].predict(Xe) * self.calibration[k] for k in (kinds or list(self.models))}
+        preds = {k: self.models[k].predict(Xe) * self.calibration[k] for k in base}
+        preds = with_derived(preds, self.funnel) if any("@" in k for k in wanted) else preds
+        return {k: preds[k] for k in wanted}
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predictions (n, K, M) of the chosen candidate: the weighted blend of kinds."""
-        used = [k for k, w in self.weights.items() if w > 0] or ["constant"]
+        used = [k for k, w in self.weights.items() if w > 0] or ["constant"]  # may be derived kinds
         return blend(self.predict_kinds(X, used), self.weights)
 
     # ------------------------------------------------------------------ persistence
@@ -154,7 +192,7 @@ class ModelBundle:
             np.savez_compressed(
                 tmp / "validation.npz",
                 Y=self.oof.Y, treatment=self.oof.treatment, propensity=self.oof.propensity,
-                **{f"pred_{k}": v.astype(np.float32) for k, v in self.oof.predictions.items()},
+                **{f"pred_{k}": self.oof.predictions[k].astype(np.float32) for k in self.models},
             )
             files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             atomic_write_json(tmp / "manifest.json", self.manifest(files))
@@ -208,9 +246,11 @@ class ModelBundle:
         if config.arm_names != manifest["arms"] or config.outcome_names != manifest["outcomes"]:
             raise BundleError(f"{path}: manifest arms/outcomes disagree with its config.")
         models = {k: load_model(path / "models" / k) for k in manifest["kinds"]}
+        funnel = config.model.funnel_outcome
         with np.load(path / "validation.npz") as z:
             oof = OutOfFold(
-                predictions={k: z[f"pred_{k}"].astype(np.float64) for k in manifest["kinds"]},
+                predictions=with_derived({k: z[f"pred_{k}"].astype(np.float64) for k in manifest["kinds"]},
+                                         None if funnel is None else (config.outcome_names.index(funnel), funnel)),
                 Y=z["Y"], treatment=z["treatment"], propensity=z["propensity"],
             )
         return cls(

@@ -61,6 +61,7 @@ class ModelSection(_Strict):
     num_leaves: Annotated[int, Field(ge=2)] = 31
     min_child_samples: Annotated[int, Field(ge=1)] = 50
     spend_model: Literal["hurdle", "direct"] = "hurdle"
+    funnel_outcome: str | None = None
     random_state: int = 0
 
 
@@ -116,6 +117,13 @@ class CampaignConfig(_Strict):
                 )
         if not self.arms:
             problems.append("no [arms.NAME] table: declare at least one promotion arm besides the control")
+        funnel = self.model.funnel_outcome
+        if funnel is not None and (funnel not in self.outcomes or self.outcomes[funnel] != "binary"
+                                   or funnel == eco.conversion_outcome):
+            problems.append(
+                f"model.funnel_outcome = '{funnel}' must be a binary outcome upstream of the conversion "
+                f"(e.g. visit).{did_you_mean(funnel, self.outcomes)}"
+            )
         for name, arm in self.arms.items():
             if arm.cost_per_conversion and eco.conversion_outcome is None:
                 problems.append(f"arms.{name}.cost_per_conversion needs economics.conversion_outcome")

@@ -74,7 +74,8 @@ def validated_totals(oof: OutOfFold, economics: Economics, weights: dict[str, fl
     m = len(oof.treatment)
     value, cost = economics.value_cost(blend(oof.predictions, weights))
     arm = allocate(value, cost, method=solver, **constraints.absolute(m)).arm
-    mu_pred = blend(oof.predictions, {k: 1 / len(oof.predictions) for k in oof.predictions})
+    fitted = [k for k in oof.predictions if "@" not in k]
+    mu_pred = blend(oof.predictions, {k: 1 / len(fitted) for k in fitted})
     t = oof.treatment
     spend, conv = economics.value_index, economics.conversion_index
     quantities = {
@@ -142,12 +143,12 @@ def make_plan(
     selection, chosen = None, "as trained"
     weights = bundle.weights
     if reselect:
-        selection = score_candidates(bundle.oof, economics, constraints, candidates(list(bundle.models)),
-                                     solver=solver)
+        cands = candidates(list(bundle.models), funnel=bundle.config.model.funnel_outcome)
+        selection = score_candidates(bundle.oof, economics, constraints, cands, solver=solver)
         best = choose(selection)
         chosen, weights = best["candidate"], dict(best["weights"])
     used = [k for k, w in weights.items() if w > 0] or ["constant"]
-    pred = blend(bundle.predict_kinds(X, used), weights)
+    pred = blend(bundle.predict_kinds(X, used), weights)  # `used` may name derived kinds
     value, cost = economics.value_cost(pred)
     alloc = allocate(value, cost, method=solver, **constraints.absolute(n))
     arm, rows = alloc.arm, np.arange(n)

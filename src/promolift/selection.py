@@ -74,14 +74,26 @@ class Candidate:
     complexity: int
 
 
-def candidates(kinds: list[str]) -> list[Candidate]:
+def candidates(kinds: list[str], funnel: str | None = None) -> list[Candidate]:
     """The candidate blends for the fitted ``kinds``: nobody, each simple target alone, and
-    every learner (and their equal blend) alone and shrunk 25/50/75% towards each target."""
+    every learner (and their equal blend) alone and shrunk 25/50/75% towards each target.
+
+    With a ``funnel`` outcome (and the relative model), each learner also appears with its
+    uplift routed through the funnel (derived kind ``"t@visit"``, see
+    :func:`promolift.bundle.through_funnel`), alone and shrunk 50% towards ``relative``.
+    """
     learners = [k for k in kinds if k in LEARNERS]
     targets = [k for k in TARGETS if k in kinds]
     bases: list[tuple[str, dict[str, float]]] = [(k, {k: 1.0}) for k in learners]
     if len(learners) > 1:
         bases.append(("blend", {k: 1.0 / len(learners) for k in learners}))
+    chained = []
+    if funnel is not None and "relative" in kinds:
+        for name, w in bases:
+            via = {f"{k}@{funnel}": v for k, v in w.items()}
+            chained.append(Candidate(f"{name} via {funnel}", via, 3 + len(SHRINKAGE)))
+            chained.append(Candidate(f"{name} via {funnel} shrunk 50% to relative",
+                                     {k: v / 2 for k, v in via.items()} | {"relative": 0.5}, 4))
     out = [Candidate("nobody", {}, 0),
            *(Candidate(t, {t: 1.0}, 1 + TARGETS.index(t)) for t in targets)]
     for name, w in bases:
@@ -90,7 +102,7 @@ def candidates(kinds: list[str]) -> list[Candidate]:
             for i, s in enumerate(SHRINKAGE):
                 weights = {k: v * s for k, v in w.items()} | {target: 1.0 - s}
                 out.append(Candidate(f"{name} shrunk {1 - s:.0%} to {target}", weights, 5 - i))
-    return out
+    return out + chained
 
 
 def choose(table: pd.DataFrame) -> pd.Series:
@@ -122,7 +134,8 @@ def score_candidates(
     """
     n = len(oof.treatment)
     reward = economics.realized_profit(oof.Y, oof.treatment)
-    all_learners = {k: 1.0 / len(oof.predictions) for k in oof.predictions}
+    fitted = [k for k in oof.predictions if "@" not in k]
+    all_learners = {k: 1.0 / len(fitted) for k in fitted}
     mu = economics.expected_profit(blend(oof.predictions, all_learners))
     limits = constraints.absolute(n)
     rows, contributions = [], []

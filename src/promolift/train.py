@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from promolift.bundle import ModelBundle, OutOfFold, blend
+from promolift.bundle import ModelBundle, OutOfFold, with_derived
 from promolift.config import CampaignConfig
 from promolift.data.encode import FeatureEncoder
 from promolift.data.load import CampaignData, load_campaign
@@ -122,7 +122,9 @@ def train(
 
     raw_oof = cross_validate(config, data, Xe, on_step=on_step)
     calibration = {k: calibration_factors(p, data.Y, data.treatment) for k, p in raw_oof.items()}
-    oof = OutOfFold(predictions={k: p * calibration[k] for k, p in raw_oof.items()},
+    funnel = config.model.funnel_outcome
+    funnel_spec = None if funnel is None else (config.outcome_names.index(funnel), funnel)
+    oof = OutOfFold(predictions=with_derived({k: p * calibration[k] for k, p in raw_oof.items()}, funnel_spec),
                     Y=data.Y, treatment=data.treatment, propensity=propensity)
 
     models = {}
@@ -133,7 +135,7 @@ def train(
             on_step(f"final fit: {kind}")
 
     economics = Economics.from_config(config)
-    cands = candidates(list(models))
+    cands = candidates(list(models), funnel=funnel)
     table = score_candidates(oof, economics, Constraints(), cands)
     best = choose(table)
     metrics = {
@@ -143,11 +145,11 @@ def train(
         "chosen": {"candidate": best["candidate"], "weights": best["weights"]},
         "uplift": {k: _records(uplift_report(data.Y, p - p[:, :1], data.treatment, arms=list(data.arms),
                                              outcomes=list(data.outcomes)))
-                   for k, p in oof.predictions.items() if k != "constant"},
+                   for k, p in oof.predictions.items() if k != "constant" and "@" not in k},
         "outcome_scores": {k: _records(outcome_scores(p, data.Y, data.treatment, arms=list(data.arms),
                                                        outcomes=list(data.outcomes),
                                                        outcome_types=list(data.outcome_types)))
-                           for k, p in oof.predictions.items()},
+                           for k, p in oof.predictions.items() if "@" not in k},
     }
     return ModelBundle(
         config=config, encoder=encoder, models=models, weights=dict(best["weights"]), oof=oof,

@@ -186,7 +186,7 @@ def reference_mu(oof: OutOfFold, economics: Economics) -> np.ndarray:
     """Reward model of the doubly-robust estimates: expected profit ``(n, K)`` of the equal blend
     of every kind, the same one :func:`promolift.selection.score_candidates` uses, so the
     report's numbers match the selection table."""
-    kinds = list(oof.predictions)
+    kinds = [k for k in oof.predictions if "@" not in k]  # fitted kinds, as in selection
     return economics.expected_profit(blend(oof.predictions, {k: 1.0 / len(kinds) for k in kinds}))
 
 
