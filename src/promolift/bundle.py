@@ -133,12 +133,6 @@ class ModelBundle:
     def economics(self) -> Economics:
         return Economics.from_config(self.config)
 
-    @property
-    def funnel(self) -> tuple[int, str] | None:
-        """(index, name) of the funnel outcome derived kinds chain through, if configured."""
-        name = self.config.model.funnel_outcome
-        return None if name is None else (self.outcomes.index(name), name)
-
     def predict_kinds(self, X: pd.DataFrame, kinds: list[str] | None = None) -> dict[str, np.ndarray]:
         """Calibrated predictions (n, K, M) of each fitted kind (and derived ``a@funnel`` kind
         asked for) on raw features ``X``."""
@@ -146,7 +140,7 @@ class ModelBundle:
         base = {k.split("@")[0] for k in wanted} | ({"relative"} if any("@" in k for k in wanted) else set())
         Xe = self.encoder.transform(X)
         preds = {k: self.models[k].predict(Xe) * self.calibration[k] for k in base}
-        preds = with_derived(preds, self.funnel) if any("@" in k for k in wanted) else preds
+        preds = with_derived(preds, self.config.funnel) if any("@" in k for k in wanted) else preds
         return {k: preds[k] for k in wanted}
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -246,11 +240,10 @@ class ModelBundle:
         if config.arm_names != manifest["arms"] or config.outcome_names != manifest["outcomes"]:
             raise BundleError(f"{path}: manifest arms/outcomes disagree with its config.")
         models = {k: load_model(path / "models" / k) for k in manifest["kinds"]}
-        funnel = config.model.funnel_outcome
         with np.load(path / "validation.npz") as z:
             oof = OutOfFold(
                 predictions=with_derived({k: z[f"pred_{k}"].astype(np.float64) for k in manifest["kinds"]},
-                                         None if funnel is None else (config.outcome_names.index(funnel), funnel)),
+                                         config.funnel),
                 Y=z["Y"], treatment=z["treatment"], propensity=z["propensity"],
             )
         return cls(

@@ -151,6 +151,12 @@ class CampaignConfig(_Strict):
     def outcome_names(self) -> list[str]:
         return list(self.outcomes)
 
+    @property
+    def funnel(self) -> tuple[int, str] | None:
+        """(index, name) of ``model.funnel_outcome``, or None."""
+        name = self.model.funnel_outcome
+        return None if name is None else (self.outcome_names.index(name), name)
+
     def arm_economics(self) -> list[ArmEconomics]:
         """Economics per arm in :attr:`arm_names` order (control costs nothing)."""
         return [self.arms.get(a, ArmEconomics()) for a in self.arm_names]

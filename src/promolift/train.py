@@ -122,9 +122,7 @@ def train(
 
     raw_oof = cross_validate(config, data, Xe, on_step=on_step)
     calibration = {k: calibration_factors(p, data.Y, data.treatment) for k, p in raw_oof.items()}
-    funnel = config.model.funnel_outcome
-    funnel_spec = None if funnel is None else (config.outcome_names.index(funnel), funnel)
-    oof = OutOfFold(predictions=with_derived({k: p * calibration[k] for k, p in raw_oof.items()}, funnel_spec),
+    oof = OutOfFold(predictions=with_derived({k: p * calibration[k] for k, p in raw_oof.items()}, config.funnel),
                     Y=data.Y, treatment=data.treatment, propensity=propensity)
 
     models = {}
@@ -135,7 +133,7 @@ def train(
             on_step(f"final fit: {kind}")
 
     economics = Economics.from_config(config)
-    cands = candidates(list(models), funnel=funnel)
+    cands = candidates(list(models), funnel=config.model.funnel_outcome)
     table = score_candidates(oof, economics, Constraints(), cands)
     best = choose(table)
     metrics = {
