@@ -143,10 +143,11 @@ class ModelBundle:
         preds = with_derived(preds, self.config.funnel) if any("@" in k for k in wanted) else preds
         return {k: preds[k] for k in wanted}
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Predictions (n, K, M) of the chosen candidate: the weighted blend of kinds."""
-        used = [k for k, w in self.weights.items() if w > 0] or ["constant"]  # may be derived kinds
-        return blend(self.predict_kinds(X, used), self.weights)
+    def predict(self, X: pd.DataFrame, weights: dict[str, float] | None = None) -> np.ndarray:
+        """Predictions (n, K, M) of a blend of kinds (default: the chosen candidate's)."""
+        weights = self.weights if weights is None else weights
+        used = [k for k, w in weights.items() if w > 0] or ["constant"]  # may be derived kinds
+        return blend(self.predict_kinds(X, used), weights)
 
     # ------------------------------------------------------------------ persistence
     def manifest(self, files: dict[str, str]) -> dict[str, Any]:

@@ -147,8 +147,7 @@ def make_plan(
         selection = score_candidates(bundle.oof, economics, constraints, cands, solver=solver)
         best = choose(selection)
         chosen, weights = best["candidate"], dict(best["weights"])
-    used = [k for k, w in weights.items() if w > 0] or ["constant"]
-    pred = blend(bundle.predict_kinds(X, used), weights)  # `used` may name derived kinds
+    pred = bundle.predict(X, weights)
     value, cost = economics.value_cost(pred)
     alloc = allocate(value, cost, method=solver, **constraints.absolute(n))
     arm, rows = alloc.arm, np.arange(n)
