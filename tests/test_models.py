@@ -15,6 +15,7 @@ from promolift.datasets.simulator import make_campaign
 from promolift.errors import BundleError, BundleVersionWarning, DataError, NotFittedError
 from promolift.models import (
     MODEL_KINDS,
+    DeepModel,
     RelativeModel,
     ConstantModel,
     DRLearner,
@@ -424,7 +425,7 @@ def test_get_params_lists_every_hyperparameter():
 
 def test_registry_and_public_names():
     assert MODEL_KINDS == {"constant": ConstantModel, "relative": RelativeModel, "t": TLearner,
-                           "x": XLearner, "dr": DRLearner}
+                           "x": XLearner, "dr": DRLearner, "deep": DeepModel}
     assert all(isinstance(name, str) and hasattr(models, name) for name in models.__all__)
     assert isinstance(make_model("x", n_estimators=7), XLearner)
     assert make_model("x", n_estimators=7).n_estimators == 7
@@ -432,7 +433,7 @@ def test_registry_and_public_names():
 
 def test_make_model_unknown_kind_and_parameter():
     message = (
-        "unknown model kind 'drr'; choose one of 'constant', 'relative', 't', 'x', 'dr'. Did you mean 'dr'"
+        "unknown model kind 'drr'; choose one of 'constant', 'relative', 't', 'x', 'dr', 'deep'. Did you mean 'dr'"
     )
     with pytest.raises(ValueError, match=message):
         make_model("drr")
@@ -510,7 +511,7 @@ def test_load_rejects_missing_corrupt_and_unknown(small_fitted, tmp_path):
     manifest = json.loads((tmp_path / "model.json").read_text())
     manifest["kind"] = "xx"
     (tmp_path / "model.json").write_text(json.dumps(manifest))
-    message = "unknown model kind 'xx'; known kinds: constant, dr, relative, t, x. Did you mean 'x'"
+    message = "unknown model kind 'xx'; known kinds: constant, deep, dr, relative, t, x. Did you mean 'x'"
     with pytest.raises(BundleError, match=message):
         load_model(tmp_path)
 

@@ -337,3 +337,17 @@ def test_chained_candidates_are_scored(sim, data):
     from promolift.bundle import through_funnel
 
     np.testing.assert_allclose(chained, through_funnel(plain["x"], plain["relative"], 0))
+
+
+def test_deep_kind_trains_bundles_and_round_trips(sim, tmp_path):
+    pytest.importorskip("torch")
+    raw = campaign_config(sim)
+    raw["model"] = {"kinds": ["constant", "relative", "deep"], "n_folds": 2}
+    cfg = CampaignConfig.from_dict(raw)
+    data = load_campaign(sim.frame.iloc[:2500], cfg)
+    b = train(cfg, data)
+    assert "deep" in b.models and {"deep", "deep shrunk 50% to relative"} <= {
+        r["candidate"] for r in b.metrics["selection_unconstrained"]}
+    b.save(tmp_path / "m")
+    np.testing.assert_array_equal(ModelBundle.load(tmp_path / "m").predict_kinds(data.X, ["deep"])["deep"],
+                                  b.predict_kinds(data.X, ["deep"])["deep"])

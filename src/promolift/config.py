@@ -52,7 +52,7 @@ class EconomicsSection(_Strict):
 class ModelSection(_Strict):
     """Which response models to fit and how."""
 
-    kinds: list[Literal["constant", "relative", "t", "x", "dr"]] = Field(
+    kinds: list[Literal["constant", "relative", "t", "x", "dr", "deep"]] = Field(
         default_factory=lambda: ["constant", "relative", "t", "x", "dr"]
     )
     n_folds: Annotated[int, Field(ge=2, le=20)] = 5

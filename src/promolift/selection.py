@@ -25,7 +25,7 @@ from promolift.optimize import allocate
 __all__ = ["Constraints", "Candidate", "candidates", "choose", "score_candidates"]
 
 SHRINKAGE = (0.75, 0.5, 0.25)
-LEARNERS = ("t", "x", "dr")
+LEARNERS = ("t", "x", "dr", "deep")
 TARGETS = ("constant", "relative")
 """Simple models the learners are shrunk towards: the same absolute effect for everybody, and
 the same relative effect for everybody (uplift proportional to what the customer buys anyway)."""

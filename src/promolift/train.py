@@ -42,9 +42,11 @@ def arm_propensity(data: CampaignData) -> np.ndarray:
 
 
 def _model_params(config: CampaignConfig, kind: str) -> dict:
+    m = config.model
     if kind == "constant":
         return {}
-    m = config.model
+    if kind == "deep":
+        return {"random_state": m.random_state}
     return {"n_estimators": m.n_estimators, "learning_rate": m.learning_rate, "num_leaves": m.num_leaves,
             "min_child_samples": m.min_child_samples, "spend_model": m.spend_model,
             "random_state": m.random_state}

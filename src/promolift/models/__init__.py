@@ -17,12 +17,14 @@ from typing import Any
 
 from promolift.errors import did_you_mean
 from promolift.models.base import ResponseModel, load_model_from
+from promolift.models.deep import DeepModel
 from promolift.models.learners import ConstantModel, DRLearner, RelativeModel, TLearner, XLearner
 
 __all__ = [
     "MODEL_KINDS",
     "ConstantModel",
     "DRLearner",
+    "DeepModel",
     "RelativeModel",
     "ResponseModel",
     "TLearner",
@@ -37,6 +39,7 @@ MODEL_KINDS: dict[str, type[ResponseModel]] = {
     "t": TLearner,
     "x": XLearner,
     "dr": DRLearner,
+    "deep": DeepModel,
 }
 """Short name -> response model class (the only classes :func:`load_model` will build)."""
 
@@ -46,7 +49,7 @@ def make_model(kind: str, **params: Any) -> ResponseModel:
 
     Parameters
     ----------
-    kind : {"constant", "relative", "t", "x", "dr"}
+    kind : {"constant", "relative", "t", "x", "dr", "deep"}
         The model kind.
     **params
         Hyperparameters of that kind (see its class).
@@ -69,7 +72,7 @@ def make_model(kind: str, **params: Any) -> ResponseModel:
     >>> make_model("xlearner")
     Traceback (most recent call last):
     ...
-    ValueError: unknown model kind 'xlearner'; choose one of 'constant', 'relative', 't', 'x', 'dr'.
+    ValueError: unknown model kind 'xlearner'; choose one of 'constant', 'relative', 't', 'x', 'dr', 'deep'.
     """
     if kind not in MODEL_KINDS:
         raise ValueError(

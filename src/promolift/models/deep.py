@@ -182,6 +182,12 @@ class DeepModel(ResponseModel):
         Epochs trained (including the patience epochs after the best one).
     best_epoch_ : int
         Epoch whose weights are kept (1-based).
+
+    Notes
+    -----
+    ``propensity`` is not used: the model assumes a randomized experiment (arm shares may be
+    unequal). On small data (~8,000 rows) ``lr=3e-3, batch_size=256`` converges in fewer
+    epochs than the defaults.
     """
 
     _kind: ClassVar[str] = "deep"
@@ -377,7 +383,8 @@ class DeepModel(ResponseModel):
                     total = 0.0
                     for start in range(0, len(val_t), _PREDICT_BATCH):
                         idx = val_t[start : start + _PREDICT_BATCH]
-                        total += float(self._loss(net, [t[idx] for t in tensors], heads, chain)) * len(idx)
+                        batch = [t[idx] for t in tensors]
+                        total += float(self._loss(net, batch, heads, chain)) * len(idx)
                     val_loss = total / len(val_t)
                 if val_loss < best - 1e-6:
                     best, best_epoch, bad = val_loss, epoch, 0
@@ -415,9 +422,11 @@ class DeepModel(ResponseModel):
                 positive = (target > 0).to(o.dtype)
                 total = total + F.binary_cross_entropy_with_logits(o[:, 0], positive)
                 eta = o[:, 1].clamp(-10, 10)
-                # Gamma deviance with log link (mean-unbiased) on the positive rows
+                # Gamma deviance with log link (mean-unbiased) on the positive rows, averaged
+                # over all rows like the hurdle likelihood (averaging over the positives only
+                # let the few spenders dominate the loss and early stopping)
                 gamma = (target * torch.exp(-eta) + eta) * positive
-                total = total + gamma.sum() / positive.sum().clamp(min=1.0)
+                total = total + gamma.mean()
             else:
                 total = total + F.mse_loss(o[:, 0], target)
         return total
@@ -436,7 +445,9 @@ class DeepModel(ResponseModel):
             net = self._network(
                 len(self.numeric_features_), self.cardinalities_, K, self.outcome_heads_
             )
-            net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in self.state_dict_.items()})
+            net.load_state_dict(
+                {k: torch.from_numpy(np.asarray(v)) for k, v in self.state_dict_.items()}
+            )
             net.eval()
             with torch.no_grad():
                 for start in range(0, len(X), _PREDICT_BATCH):
