@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from promolift.evaluate._validate import finite_float_array
 from promolift.errors import DataError
 
 __all__ = [
@@ -52,20 +53,9 @@ IntArray = NDArray[np.int64]
 
 
 def _as_1d_float(values: ArrayLike, name: str) -> FloatArray:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(
-            f"{name} must be numeric; could not convert it to numbers ({exc})."
-        ) from exc
+    arr = finite_float_array(values, name)
     if arr.ndim != 1:
         raise DataError(f"{name} must be a 1-D array; got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise DataError(
-            f"{name} contains NaN or infinite values (first at position {bad}); "
-            "drop or impute those rows first."
-        )
     return arr
 
 

@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from promolift.evaluate._validate import finite_float_array
 from promolift.errors import DataError
 
 __all__ = ["PolicyValue", "per_row_contributions", "policy_gain", "policy_value"]
@@ -64,18 +65,6 @@ class PolicyValue:
 # --------------------------------------------------------------------------------------------
 
 
-def _float_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(
-            f"{name} must be numeric; could not convert it to numbers ({exc})."
-        ) from exc
-    if not np.all(np.isfinite(arr)):
-        raise DataError(f"{name} contains NaN or infinite values; drop or impute those rows first.")
-    return arr
-
-
 def _show(values: np.ndarray, limit: int = 5) -> str:
     """The first few distinct values, compactly: ``"2, 3.5"`` (``", ..."`` if there are more)."""
     distinct = np.unique(values)
@@ -84,7 +73,7 @@ def _show(values: np.ndarray, limit: int = 5) -> str:
 
 
 def _arm_array(values: ArrayLike, name: str, n_arms: int) -> NDArray[np.int64]:
-    arr = _float_array(values, name)
+    arr = finite_float_array(values, name)
     if arr.ndim != 1:
         raise DataError(f"{name} must be a 1-D array of arm codes; got shape {arr.shape}.")
     bad = (arr != np.round(arr)) | (arr < 0) | (arr >= n_arms)
@@ -98,7 +87,7 @@ def _arm_array(values: ArrayLike, name: str, n_arms: int) -> NDArray[np.int64]:
 
 
 def _propensity_matrix(propensity: ArrayLike, n: int) -> NDArray[np.float64]:
-    e = _float_array(propensity, "propensity")
+    e = finite_float_array(propensity, "propensity")
     if e.ndim == 1:
         e = np.broadcast_to(e, (n, e.size))
     elif e.ndim != 2 or e.shape[0] != n:
@@ -140,7 +129,7 @@ def _validate(
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64] | None]:
     if method not in _METHODS:
         raise DataError(f"method must be 'ipw' or 'dr'; got {method!r}.")
-    r = _float_array(reward, "reward")
+    r = finite_float_array(reward, "reward")
     if r.ndim != 1:
         raise DataError(f"reward must be a 1-D array; got shape {r.shape}.")
     n = r.size
@@ -160,7 +149,7 @@ def _validate(
             raise DataError(
                 "method='dr' needs mu, the (n, K) predicted reward of each row under each arm."
             )
-        m = _float_array(mu, "mu")
+        m = finite_float_array(mu, "mu")
         if m.shape != (n, n_arms):
             raise DataError(f"mu must have shape ({n}, {n_arms}) (rows, arms); got {m.shape}.")
     return r, t, e, m
