@@ -1,0 +1,121 @@
+"""Each model kind on its own: Hillstrom held-out ranking and profit, simulator truth.
+
+No cross-validated selection here: every kind is fitted once on the training split with its
+defaults, so the kinds are compared directly (including the opt-in ``deep`` kind).
+
+* Hillstrom, 5 stratified 70/30 splits: Qini AUC of conversion and spend uplift per arm, and
+  IPW incremental profit per 1,000 held-out customers of the kind's own plan (no cap, and ≤ 30%
+  contacted); fit and predict seconds.
+* Simulator (30,000 training rows, 10,000 new customers): PEHE (RMSE of predicted spend uplift
+  against the truth, averaged over arms) and the share of the oracle's profit that the kind's
+  unconstrained plan earns, judged by the true effects.
+
+Usage::
+
+    python benchmarks/bench_models.py [--splits 5] [--kinds t x dr relative deep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from promolift.config import CampaignConfig
+from promolift.data import FeatureEncoder, load_campaign
+from promolift.datasets import hillstrom_config, load_hillstrom
+from promolift.datasets.simulator import campaign_config, make_campaign
+from promolift.economics import Economics
+from promolift.evaluate.metrics import qini_auc_score
+from promolift.evaluate.policy import policy_gain
+from promolift.models import make_model
+from promolift.optimize import allocate
+from promolift.train import arm_propensity, stratification_label
+
+
+def hillstrom(kinds: list[str], splits: int) -> pd.DataFrame:
+    cfg = hillstrom_config()
+    data = load_campaign(load_hillstrom(), cfg)
+    eco = Economics.from_config(cfg)
+    X = FeatureEncoder().fit_transform(data.X)
+    outcomes = list(data.outcomes)
+    rows = []
+    for s in range(splits):
+        tr, te = train_test_split(np.arange(len(data)), test_size=0.3, random_state=s,
+                                  stratify=stratification_label(data, cfg))
+        test = data.subset(te)
+        reward, prop = eco.realized_profit(test.Y, test.treatment), arm_propensity(test)
+        for kind in kinds:
+            start = time.perf_counter()
+            model = make_model(kind).fit(X.iloc[tr], data.Y[tr], treatment=data.treatment[tr],
+                                         outcome_types=data.outcome_types)
+            fit_s = time.perf_counter() - start
+            start = time.perf_counter()
+            pred = model.predict(X.iloc[te])
+            row = {"split": s, "kind": kind, "fit_s": fit_s, "predict_s": time.perf_counter() - start}
+            for k, arm in enumerate(data.arms[1:], start=1):
+                keep = np.isin(test.treatment, (0, k))
+                for o in ("conversion", "spend"):
+                    m = outcomes.index(o)
+                    row[f"qini {arm} {o}"] = qini_auc_score(test.Y[keep, m], (pred[:, k, m] - pred[:, 0, m])[keep],
+                                                            (test.treatment[keep] == k).astype(int))
+            value, cost = eco.value_cost(pred)
+            for label, cap in (("profit/1000", None), ("profit/1000 ≤30%", int(0.3 * len(te)))):
+                arm = allocate(value, cost, max_contacts=cap).arm
+                row[label] = 1000 * policy_gain(reward, test.treatment, arm, prop, method="ipw").estimate
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def simulator(kinds: list[str], seeds: int) -> pd.DataFrame:
+    rows = []
+    for seed in range(seeds):
+        sim = make_campaign(40000, random_state=seed)
+        cfg = CampaignConfig.from_dict(campaign_config(sim))
+        eco = Economics.from_config(cfg)
+        X = FeatureEncoder(categorical=sim.categorical).fit_transform(sim.feature_frame())
+        t, Y = sim.treatment_codes(), sim.outcome_matrix()
+        tr, te = np.arange(30000), np.arange(30000, 40000)
+        true_value, _ = eco.value_cost(sim.true_outcomes[te])
+        oracle = np.maximum(true_value.max(axis=1), 0).sum()
+        truth = sim.true_outcomes[te][..., 2]
+        for kind in kinds:
+            model = make_model(kind).fit(X.iloc[tr], Y[tr], treatment=t[tr], outcome_types=sim.outcome_types)
+            pred = model.predict(X.iloc[te])
+            lift = pred[..., 2][:, 1:] - pred[..., 2][:, :1]
+            pehe = float(np.sqrt(np.mean((lift - (truth[:, 1:] - truth[:, :1])) ** 2)))
+            arm = allocate(*eco.value_cost(pred)).arm
+            share = true_value[np.arange(len(te)), arm].sum() / oracle
+            rows.append({"seed": seed, "kind": kind, "PEHE spend": pehe, "oracle profit share": share})
+    return pd.DataFrame(rows)
+
+
+def _table(frame: pd.DataFrame, by: str, skip: tuple[str, ...]) -> str:
+    cols = [c for c in frame.columns if c not in (by, *skip)]
+    g = frame.groupby(by, sort=False)[cols]
+    mean, sd = g.mean(), g.std()
+    lines = [f"| {by} | " + " | ".join(cols) + " |", "| --- |" + " --- |" * len(cols)]
+    for name, r in mean.iterrows():
+        lines.append(f"| {name} | " + " | ".join(f"{r[c]:.3g} ± {sd.loc[name, c]:.2g}" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--splits", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--kinds", nargs="+", default=["t", "x", "dr", "relative", "deep"])
+    args = ap.parse_args()
+    hs = hillstrom(args.kinds, args.splits)
+    print(f"Hillstrom, each kind fitted once on the 70% (defaults), mean ± sd over {args.splits} splits\n")
+    print(_table(hs, "kind", ("split",)))
+    sim = simulator(args.kinds, args.seeds)
+    print(f"\nSimulator, 30,000 training rows, 10,000 new customers, mean ± sd over {args.seeds} seeds\n")
+    print(_table(sim, "kind", ("seed",)))
+
+
+if __name__ == "__main__":
+    main()
