@@ -1,7 +1,6 @@
 """End to end on simulated data: train -> bundle -> plan / evaluate / report, and the CLI."""
 
 import json
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -187,8 +186,6 @@ def test_every_command_has_help_with_example():
 
 
 def test_cli_flow(sim, config, tmp_path):
-    import tomllib  # noqa: F401  (the config is written as TOML below)
-
     sim.frame.iloc[:4000].to_csv(tmp_path / "train.csv", index=False)
     sim.frame.iloc[4000:].drop(columns=["visit", "conversion", "spend", "treatment"]).to_parquet(
         tmp_path / "customers.parquet", index=False)
