@@ -69,11 +69,6 @@ def _progress(total: int, label: str) -> Iterator:
         yield lambda step: bar.update(task, advance=1, step=step)
 
 
-def _n_fits(config) -> int:
-    kinds = len(set(["constant", *config.model.kinds]))
-    return kinds * (config.model.n_folds + 1)
-
-
 def _money(x: float) -> str:
     return f"{'-' if x < 0 else ''}${abs(x):,.0f}"
 
@@ -134,9 +129,10 @@ def _print_uplift(evaluation: dict, outcomes: tuple[str, ...] = ("conversion", "
 
 
 def _train(config, data):
-    from promolift.train import train
+    from promolift.train import fitted_kinds, train
 
-    with _progress(_n_fits(config), "training") as step:
+    n_fits = len(fitted_kinds(config)) * (config.model.n_folds + 1)
+    with _progress(n_fits, "training") as step:
         return train(config, data, on_step=step)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from promolift.bundle import ModelBundle
+from promolift.bundle import ModelBundle, blend
 from promolift.data.load import CampaignData
 from promolift.errors import DataError
 from promolift.evaluate.metrics import uplift_report
@@ -89,7 +89,9 @@ def evaluate_bundle(
         raise DataError(f"{data.source}: arms {list(data.arms)} differ from the bundle's {bundle.arms}. "
                         "Evaluate on a log of the same campaign (same arms and control).")
     economics = bundle.economics
-    pred = bundle.predict(data.X)
+    chosen_kinds = [k for k, w in bundle.weights.items() if w > 0]
+    preds = bundle.predict_kinds(data.X, list(dict.fromkeys([*bundle.models, *chosen_kinds])))
+    pred = blend(preds, bundle.weights)
     reward = economics.realized_profit(data.Y, data.treatment)
     mu = economics.expected_profit(pred)
     propensity = arm_propensity(data)
@@ -104,7 +106,7 @@ def evaluate_bundle(
     policies = {name: p.table["arm"].map(arm_index).to_numpy() for name, p in plans.items()}
     policies |= simple_policies(data, max_contacts_share or 0.3, random_state=random_state)
     table = policy_table(policies, data, reward, mu, propensity)
-    ranking = {"chosen": pred} | {k: p for k, p in bundle.predict_kinds(data.X).items() if k != "constant"}
+    ranking = {"chosen": pred} | {k: preds[k] for k in bundle.models if k != "constant"}
     uplift = pd.concat(
         [uplift_report(data.Y, p - p[:, :1], data.treatment, arms=list(data.arms),
                        outcomes=list(data.outcomes)).assign(model=name) for name, p in ranking.items()],

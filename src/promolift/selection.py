@@ -45,7 +45,15 @@ class Constraints:
     min_roi: float | None = None
 
     @classmethod
-    def for_population(cls, n: int, *, budget=None, max_contacts=None, arm_caps=None, min_roi=None):
+    def for_population(
+        cls,
+        n: int,
+        *,
+        budget: float | None = None,
+        max_contacts: int | None = None,
+        arm_caps: list[int | None] | None = None,
+        min_roi: float | None = None,
+    ) -> Constraints:
         return cls(
             budget_per_customer=None if budget is None else budget / n,
             contact_share=None if max_contacts is None else max_contacts / n,

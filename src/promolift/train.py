@@ -21,7 +21,7 @@ from promolift.evaluate.scores import outcome_scores
 from promolift.models import make_model
 from promolift.selection import Constraints, candidates, choose, score_candidates
 
-__all__ = ["train", "cross_validate", "stratification_label", "arm_propensity"]
+__all__ = ["train", "cross_validate", "fitted_kinds", "stratification_label", "arm_propensity"]
 
 CALIBRATION_RANGE = (0.5, 2.0)
 
@@ -52,7 +52,8 @@ def _model_params(config: CampaignConfig, kind: str) -> dict:
             "random_state": m.random_state}
 
 
-def _kinds(config: CampaignConfig) -> list[str]:
+def fitted_kinds(config: CampaignConfig) -> list[str]:
+    """The model kinds ``train`` fits: the configured ones, ``constant`` always included."""
     return list(dict.fromkeys(["constant", *config.model.kinds]))
 
 
@@ -64,7 +65,7 @@ def cross_validate(
     on_step: Callable[[str], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Out-of-fold predictions (n, K, M) of every configured kind, folds stratified by arm × conversion."""
-    kinds = _kinds(config)
+    kinds = fitted_kinds(config)
     folds = StratifiedKFold(config.model.n_folds, shuffle=True, random_state=config.model.random_state)
     shape = (len(data), data.n_arms, len(data.outcomes))
     oof = {k: np.empty(shape) for k in kinds}
@@ -128,7 +129,7 @@ def train(
                     Y=data.Y, treatment=data.treatment, propensity=propensity)
 
     models = {}
-    for kind in _kinds(config):
+    for kind in fitted_kinds(config):
         models[kind] = make_model(kind, **_model_params(config, kind)).fit(
             Xe, data.Y, treatment=data.treatment, outcome_types=data.outcome_types, propensity=propensity)
         if on_step:

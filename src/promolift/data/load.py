@@ -6,7 +6,7 @@ Every error names the file, the column or rows, and the fix. Nothing here writes
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,6 @@ class CampaignData:
     fingerprint: str = ""
     source: str = "<frame>"
     id_name: str = "customer_id"
-    extras: dict = field(default_factory=dict)
 
     @property
     def n_arms(self) -> int:
