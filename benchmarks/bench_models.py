@@ -1,7 +1,10 @@
 """Each model kind on its own: Hillstrom held-out ranking and profit, simulator truth.
 
-No cross-validated selection here: every kind is fitted once on the training split with its
-defaults, so the kinds are compared directly (including the opt-in ``deep`` kind).
+Every kind is fitted once on the training split with the hyperparameters ``train`` gives it
+(the deep network chains conversion through visits; ``deep:nochain`` is the same network without
+the chain), so the kinds are compared directly. The row ``promolift`` is the product itself:
+``train`` with every kind including ``deep`` (5-fold cross-validation, then the policy -- a single
+kind, a blend or a shrunk blend -- chosen by cross-validated profit), planned with ``make_plan``.
 
 * Hillstrom, 5 stratified 70/30 splits: Qini AUC of conversion and spend uplift per arm, and
   IPW incremental profit per 1,000 held-out customers of the kind's own plan (no cap, and ≤ 30%
@@ -12,7 +15,7 @@ defaults, so the kinds are compared directly (including the opt-in ``deep`` kind
 
 Usage::
 
-    python benchmarks/bench_models.py [--splits 5] [--kinds t x dr relative deep]
+    python benchmarks/bench_models.py [--splits 5] [--kinds t x dr relative deep promolift]
 """
 
 from __future__ import annotations
@@ -33,7 +36,31 @@ from promolift.evaluate.metrics import qini_auc_score
 from promolift.evaluate.policy import policy_gain
 from promolift.models import make_model
 from promolift.optimize import allocate
-from promolift.train import arm_propensity, stratification_label
+from promolift.plan import make_plan
+from promolift.train import arm_propensity, model_params, stratification_label, train
+
+PRODUCT_KINDS = ["constant", "relative", "t", "x", "dr", "deep"]
+
+
+def fit_kind(kind: str, cfg: CampaignConfig, X: pd.DataFrame, Y: np.ndarray, t: np.ndarray,
+             types: list[str]):
+    """Fit ``kind`` (``"deep:nochain"``: deep without the funnel chain) as ``train`` would."""
+    base, _, variant = kind.partition(":")
+    params = model_params(cfg, base)
+    if variant == "nochain":
+        params["chain"] = None
+    return make_model(base, **params).fit(X, Y, treatment=t, outcome_types=types)
+
+
+def product(cfg: CampaignConfig, train_data, X_test: pd.DataFrame, ids: np.ndarray, caps: dict):
+    """Train promolift with every kind; predictions of the chosen policy and its plans' arms."""
+    cfg = CampaignConfig.from_dict(cfg.to_toml_dict() | {
+        "model": cfg.to_toml_dict().get("model", {}) | {"kinds": PRODUCT_KINDS}})
+    bundle = train(cfg, train_data)
+    index = {a: i for i, a in enumerate(bundle.arms)}
+    arms = {label: make_plan(bundle, X_test, ids, max_contacts=cap).table["arm"].map(index).to_numpy()
+            for label, cap in caps.items()}
+    return bundle.predict(X_test), arms, bundle.weights
 
 
 def hillstrom(kinds: list[str], splits: int) -> pd.DataFrame:
@@ -48,23 +75,29 @@ def hillstrom(kinds: list[str], splits: int) -> pd.DataFrame:
                                   stratify=stratification_label(data, cfg))
         test = data.subset(te)
         reward, prop = eco.realized_profit(test.Y, test.treatment), arm_propensity(test)
+        caps = {"profit/1000": None, "profit/1000 ≤30%": int(0.3 * len(te))}
         for kind in kinds:
             start = time.perf_counter()
-            model = make_model(kind).fit(X.iloc[tr], data.Y[tr], treatment=data.treatment[tr],
-                                         outcome_types=data.outcome_types)
-            fit_s = time.perf_counter() - start
-            start = time.perf_counter()
-            pred = model.predict(X.iloc[te])
-            row = {"split": s, "kind": kind, "fit_s": fit_s, "predict_s": time.perf_counter() - start}
+            if kind == "promolift":
+                pred, plans, chosen = product(cfg, data.subset(tr), test.X, test.ids, caps)
+                print(f"split {s}: promolift chose {chosen}", flush=True)
+                fit_s, predict_s = time.perf_counter() - start, np.nan
+            else:
+                model = fit_kind(kind, cfg, X.iloc[tr], data.Y[tr], data.treatment[tr], data.outcome_types)
+                fit_s = time.perf_counter() - start
+                start = time.perf_counter()
+                pred = model.predict(X.iloc[te])
+                predict_s = time.perf_counter() - start
+                value, cost = eco.value_cost(pred)
+                plans = {label: allocate(value, cost, max_contacts=cap).arm for label, cap in caps.items()}
+            row = {"split": s, "kind": kind, "fit_s": fit_s, "predict_s": predict_s}
             for k, arm in enumerate(data.arms[1:], start=1):
                 keep = np.isin(test.treatment, (0, k))
                 for o in ("conversion", "spend"):
                     m = outcomes.index(o)
                     row[f"qini {arm} {o}"] = qini_auc_score(test.Y[keep, m], (pred[:, k, m] - pred[:, 0, m])[keep],
                                                             (test.treatment[keep] == k).astype(int))
-            value, cost = eco.value_cost(pred)
-            for label, cap in (("profit/1000", None), ("profit/1000 ≤30%", int(0.3 * len(te)))):
-                arm = allocate(value, cost, max_contacts=cap).arm
+            for label, arm in plans.items():
                 row[label] = 1000 * policy_gain(reward, test.treatment, arm, prop, method="ipw").estimate
             rows.append(row)
     return pd.DataFrame(rows)
@@ -74,7 +107,7 @@ def simulator(kinds: list[str], seeds: int) -> pd.DataFrame:
     rows = []
     for seed in range(seeds):
         sim = make_campaign(40000, random_state=seed)
-        cfg = CampaignConfig.from_dict(campaign_config(sim))
+        cfg = CampaignConfig.from_dict(campaign_config(sim) | {"model": {"funnel_outcome": "visit"}})
         eco = Economics.from_config(cfg)
         X = FeatureEncoder(categorical=sim.categorical).fit_transform(sim.feature_frame())
         t, Y = sim.treatment_codes(), sim.outcome_matrix()
@@ -83,11 +116,15 @@ def simulator(kinds: list[str], seeds: int) -> pd.DataFrame:
         oracle = np.maximum(true_value.max(axis=1), 0).sum()
         truth = sim.true_outcomes[te][..., 2]
         for kind in kinds:
-            model = make_model(kind).fit(X.iloc[tr], Y[tr], treatment=t[tr], outcome_types=sim.outcome_types)
-            pred = model.predict(X.iloc[te])
+            if kind == "promolift":
+                data = load_campaign(sim.frame, cfg)
+                pred, plans, _ = product(cfg, data.subset(tr), data.X.iloc[te], data.ids[te], {"all": None})
+                arm = plans["all"]
+            else:
+                pred = fit_kind(kind, cfg, X.iloc[tr], Y[tr], t[tr], sim.outcome_types).predict(X.iloc[te])
+                arm = allocate(*eco.value_cost(pred)).arm
             lift = pred[..., 2][:, 1:] - pred[..., 2][:, :1]
             pehe = float(np.sqrt(np.mean((lift - (truth[:, 1:] - truth[:, :1])) ** 2)))
-            arm = allocate(*eco.value_cost(pred)).arm
             share = true_value[np.arange(len(te)), arm].sum() / oracle
             rows.append({"seed": seed, "kind": kind, "PEHE spend": pehe, "oracle profit share": share})
     return pd.DataFrame(rows)
@@ -107,7 +144,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--splits", type=int, default=5)
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--kinds", nargs="+", default=["t", "x", "dr", "relative", "deep"])
+    ap.add_argument("--kinds", nargs="+", default=["t", "x", "dr", "relative", "deep", "deep:nochain", "promolift"])
     args = ap.parse_args()
     hs = hillstrom(args.kinds, args.splits)
     print(f"Hillstrom, each kind fitted once on the 70% (defaults), mean ± sd over {args.splits} splits\n")

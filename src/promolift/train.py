@@ -41,12 +41,21 @@ def arm_propensity(data: CampaignData) -> np.ndarray:
     return np.broadcast_to(shares, (len(data), data.n_arms)).copy()
 
 
-def _model_params(config: CampaignConfig, kind: str) -> dict:
+def model_params(config: CampaignConfig, kind: str) -> dict:
+    """Hyperparameters ``train`` gives model ``kind`` under ``config``.
+
+    The deep network chains the conversion through the configured funnel outcome
+    (``P(conversion) = P(visit) · P(conversion | visit)``) when both are set.
+    """
     m = config.model
     if kind == "constant":
         return {}
     if kind == "deep":
-        return {"random_state": m.random_state}
+        conv = config.economics.conversion_outcome
+        chain = None
+        if config.funnel is not None and conv is not None:
+            chain = (config.funnel[0], config.outcome_names.index(conv))
+        return {"random_state": m.random_state, "chain": chain}
     return {"n_estimators": m.n_estimators, "learning_rate": m.learning_rate, "num_leaves": m.num_leaves,
             "min_child_samples": m.min_child_samples, "spend_model": m.spend_model,
             "random_state": m.random_state}
@@ -72,7 +81,7 @@ def cross_validate(
     propensity = arm_propensity(data)
     for i, (tr, te) in enumerate(folds.split(np.zeros(len(data)), stratification_label(data, config))):
         for kind in kinds:
-            model = make_model(kind, **_model_params(config, kind))
+            model = make_model(kind, **model_params(config, kind))
             model.fit(Xe.iloc[tr], data.Y[tr], treatment=data.treatment[tr],
                       outcome_types=data.outcome_types, propensity=propensity[tr])
             oof[kind][te] = model.predict(Xe.iloc[te])
@@ -130,7 +139,7 @@ def train(
 
     models = {}
     for kind in fitted_kinds(config):
-        models[kind] = make_model(kind, **_model_params(config, kind)).fit(
+        models[kind] = make_model(kind, **model_params(config, kind)).fit(
             Xe, data.Y, treatment=data.treatment, outcome_types=data.outcome_types, propensity=propensity)
         if on_step:
             on_step(f"final fit: {kind}")
