@@ -99,6 +99,7 @@ class OutOfFold:
     Y: np.ndarray
     treatment: np.ndarray
     propensity: np.ndarray  # (n, K)
+    conversion_value: np.ndarray | None = None  # (n,) when economics.conversion_value is set
 
 
 @dataclass(eq=False)
@@ -131,7 +132,14 @@ class ModelBundle:
 
     @property
     def economics(self) -> Economics:
+        """The campaign's economics (bind customers with ``.for_customers(X)`` before use when
+        ``economics.conversion_value`` is configured)."""
         return Economics.from_config(self.config)
+
+    @property
+    def oof_economics(self) -> Economics:
+        """The economics bound to the training customers behind :attr:`oof`."""
+        return self.economics.with_values(self.oof.conversion_value)
 
     def predict_kinds(self, X: pd.DataFrame, kinds: list[str] | None = None) -> dict[str, np.ndarray]:
         """Calibrated predictions (n, K, M) of each fitted kind (and derived ``a@funnel`` kind
@@ -161,6 +169,8 @@ class ModelBundle:
             "outcomes": self.outcomes,
             "outcome_types": list(self.config.outcomes.values()),
             "kinds": sorted(self.models),
+            "serving_formats": {k: m.serving_format for k, m in sorted(self.models.items())
+                                if hasattr(m, "serving_format")},
             "weights": self.weights,
             "calibration": {k: v.tolist() for k, v in self.calibration.items()},
             "metrics": self.metrics,
@@ -187,6 +197,7 @@ class ModelBundle:
             np.savez_compressed(
                 tmp / "validation.npz",
                 Y=self.oof.Y, treatment=self.oof.treatment, propensity=self.oof.propensity,
+                **({} if self.oof.conversion_value is None else {"conversion_value": self.oof.conversion_value}),
                 **{f"pred_{k}": self.oof.predictions[k].astype(np.float32) for k in self.models},
             )
             files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
@@ -246,6 +257,7 @@ class ModelBundle:
                 predictions=with_derived({k: z[f"pred_{k}"].astype(np.float64) for k in manifest["kinds"]},
                                          config.funnel),
                 Y=z["Y"], treatment=z["treatment"], propensity=z["propensity"],
+                conversion_value=z["conversion_value"] if "conversion_value" in z.files else None,
             )
         return cls(
             config=config,

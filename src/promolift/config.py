@@ -21,6 +21,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class JoinSection(_Strict):
+    """Customer-level columns joined to the log by customer id, used as features.
+
+    For example the table ``promolift clv`` writes: CLV, P(alive) and the churn segment.
+    """
+
+    path: Path
+    on: str = "customer"
+    columns: list[str] = Field(default_factory=list)  # empty = every column but the key
+
+
 class DataSection(_Strict):
     """Where the experiment log is and what its columns mean."""
 
@@ -31,6 +42,7 @@ class DataSection(_Strict):
     features: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
     propensity: str | None = None
+    join: list[JoinSection] = Field(default_factory=list)
 
 
 class ArmEconomics(_Strict):
@@ -47,6 +59,9 @@ class EconomicsSection(_Strict):
     margin: Annotated[float, Field(gt=0, le=1)] = 0.3
     value_outcome: str = "spend"
     conversion_outcome: str | None = "conversion"
+    # A per-customer column (e.g. "clv" from a join): the future value one conversion brings on
+    # top of its order. Incremental conversions are then worth margin · spend + this value.
+    conversion_value: str | None = None
 
 
 class ModelSection(_Strict):
@@ -73,6 +88,9 @@ class PlanSection(_Strict):
     arm_caps: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     min_roi: float | None = None
     safety_margin: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # Feature columns the plan summary breaks incremental profit down by (categorical: by value,
+    # numeric: by quartile). Default: the joined columns named "segment" and "clv", if any.
+    segments: list[str] | None = None
 
 
 class CampaignConfig(_Strict):
@@ -124,6 +142,8 @@ class CampaignConfig(_Strict):
                 f"model.funnel_outcome = '{funnel}' must be a binary outcome upstream of the conversion "
                 f"(e.g. visit).{did_you_mean(funnel, self.outcomes)}"
             )
+        if eco.conversion_value is not None and eco.conversion_outcome is None:
+            problems.append("economics.conversion_value needs economics.conversion_outcome")
         for name, arm in self.arms.items():
             if arm.cost_per_conversion and eco.conversion_outcome is None:
                 problems.append(f"arms.{name}.cost_per_conversion needs economics.conversion_outcome")
@@ -156,6 +176,17 @@ class CampaignConfig(_Strict):
         """(index, name) of ``model.funnel_outcome``, or None."""
         name = self.model.funnel_outcome
         return None if name is None else (self.outcome_names.index(name), name)
+
+    @property
+    def joined_columns(self) -> list[str]:
+        """Columns the ``[[data.join]]`` tables add (known only when listed explicitly)."""
+        return [c for j in self.data.join for c in j.columns]
+
+    def segment_columns(self, available: list[str]) -> list[str]:
+        """Columns to break the plan down by: ``plan.segments``, else joined ``segment``/``clv``."""
+        if self.plan.segments is not None:
+            return list(self.plan.segments)
+        return [c for c in ("segment", "clv") if c in available]
 
     def arm_economics(self) -> list[ArmEconomics]:
         """Economics per arm in :attr:`arm_names` order (control costs nothing)."""
@@ -190,10 +221,14 @@ def load_config(path: str | Path) -> CampaignConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     cfg = CampaignConfig.from_dict(raw, source=str(path))
-    if cfg.data.path is not None and not cfg.data.path.is_absolute():
-        data = cfg.data.model_copy(update={"path": (path.parent / cfg.data.path).resolve()})
-        cfg = cfg.model_copy(update={"data": data})
-    return cfg
+
+    def resolve(p: Path) -> Path:
+        return p if p.is_absolute() else (path.parent / p).resolve()
+
+    update: dict[str, Any] = {"join": [j.model_copy(update={"path": resolve(j.path)}) for j in cfg.data.join]}
+    if cfg.data.path is not None:
+        update["path"] = resolve(cfg.data.path)
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update=update)})
 
 
 _SECTION_MODELS: dict[str, type[BaseModel]] = {
@@ -215,6 +250,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
                 fields = CampaignConfig.model_fields
             elif parent[0] == "arms":
                 fields = ArmEconomics.model_fields
+            elif parent[:2] == ("data", "join"):
+                fields = JoinSection.model_fields
             else:
                 fields = _SECTION_MODELS.get(str(parent[0]), CampaignConfig).model_fields
             lines.append(f"  - {loc}: unknown key.{did_you_mean(key, fields)}")

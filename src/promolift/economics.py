@@ -6,17 +6,23 @@ For arm k (control = 0) with predicted outcomes ``pred[:, k]``:
 * expected profit    ``p_k = margin · E[spend | k] − c_k``  (gross margin on spend, minus promotion cost)
 * incremental value  ``v_k = p_k − p_0``  (what giving arm k instead of nothing earns)
 
+With ``economics.conversion_value`` set (e.g. to a joined ``clv`` column), a conversion is also
+worth the customer's expected future value: ``p_k += value_i · P(conv | k)``. That per-customer
+value is bound to the customers being scored with :meth:`Economics.for_customers`.
+
 The control arm costs nothing, so ``v_0 = c_0 = 0``. Nothing downstream knows which model made
 the predictions: the optimizer sees only ``value`` and ``cost``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
 from promolift.config import CampaignConfig
+from promolift.errors import DataError
 
 __all__ = ["Economics"]
 
@@ -42,6 +48,8 @@ class Economics:
     discount_rate: np.ndarray
     value_index: int
     conversion_index: int | None
+    conversion_value_column: str | None = None
+    conversion_value: np.ndarray | None = None  # (n,) future value per conversion, per customer
 
     @classmethod
     def from_config(cls, config: CampaignConfig) -> Economics:
@@ -55,7 +63,39 @@ class Economics:
             discount_rate=np.array([a.discount_rate for a in arms], dtype=float),
             value_index=outcomes.index(config.economics.value_outcome),
             conversion_index=None if conv is None else outcomes.index(conv),
+            conversion_value_column=config.economics.conversion_value,
         )
+
+    def for_customers(self, X: pd.DataFrame) -> Economics:
+        """These economics bound to the customers in ``X`` (their future value per conversion).
+
+        Missing values count as 0 (no future value known) and negative ones are clipped at 0.
+        Without ``conversion_value`` configured this returns ``self``.
+        """
+        col = self.conversion_value_column
+        if col is None:
+            return self
+        if col not in X.columns:
+            raise DataError(f"economics.conversion_value names column '{col}', which the customers do not "
+                            "have. Join it with [[data.join]] (e.g. the table 'promolift clv' writes).")
+        values = pd.to_numeric(X[col], errors="coerce").to_numpy(dtype=np.float64)
+        return self.with_values(np.clip(np.nan_to_num(values, nan=0.0), 0.0, None))
+
+    def with_values(self, conversion_value: np.ndarray | None) -> Economics:
+        """These economics with per-customer conversion values (``None``: unbound)."""
+        return replace(self, conversion_value=conversion_value)
+
+    def _future(self, conversions: np.ndarray) -> np.ndarray:
+        """Future value of the conversions (broadcast over arms), or 0."""
+        if self.conversion_value is None:
+            if self.conversion_value_column is not None:
+                raise DataError("these economics value conversions by a per-customer column: bind the "
+                                "customers first with Economics.for_customers(X)")
+            return np.zeros(())
+        cv = self.conversion_value
+        if len(cv) != len(conversions):
+            raise DataError(f"{len(cv)} conversion values for {len(conversions)} customers")
+        return cv.reshape((-1,) + (1,) * (conversions.ndim - 1)) * conversions
 
     @property
     def n_arms(self) -> int:
@@ -75,22 +115,26 @@ class Economics:
 
     def expected_profit(self, pred: np.ndarray) -> np.ndarray:
         """Expected profit under each arm (not incremental), shape (n, K)."""
-        return self.margin * pred[..., self.value_index] - self.expected_cost(pred)
+        return (self.margin * pred[..., self.value_index] + self._future(self._conversions(pred))
+                - self.expected_cost(pred))
 
     def value_cost(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Incremental profit and expected cost matrices, each (n, K); column 0 is zero."""
         profit = self.expected_profit(pred)
         return profit - profit[:, :1], self.expected_cost(pred)
 
+    def realized_cost(self, Y: np.ndarray, treatment: np.ndarray) -> np.ndarray:
+        """Promotion cost each logged row actually incurred under the arm it received, shape (n,)."""
+        t = np.asarray(treatment)
+        cost = (self.contact_cost[t] + self.cost_per_conversion[t] * self._conversions(Y)
+                + self.discount_rate[t] * Y[:, self.value_index])
+        return np.where(t == 0, 0.0, cost)
+
     def realized_profit(self, Y: np.ndarray, treatment: np.ndarray) -> np.ndarray:
         """Profit each logged row actually made under the arm it received, shape (n,).
 
-        The reward for off-policy evaluation: the control rows earn margin on spend, treated rows
-        pay the promotion cost on what actually happened.
+        The reward for off-policy evaluation: the control rows earn margin on spend (plus the
+        future value of a conversion, if configured), treated rows also pay the promotion cost.
         """
-        t = np.asarray(treatment)
-        spend = Y[:, self.value_index]
-        conv = self._conversions(Y)
-        cost = self.contact_cost[t] + self.cost_per_conversion[t] * conv + self.discount_rate[t] * spend
-        cost = np.where(t == 0, 0.0, cost)
-        return self.margin * spend - cost
+        return (self.margin * Y[:, self.value_index] + self._future(self._conversions(Y))
+                - self.realized_cost(Y, treatment))

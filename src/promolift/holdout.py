@@ -88,7 +88,7 @@ def evaluate_bundle(
     if list(data.arms) != bundle.arms:
         raise DataError(f"{data.source}: arms {list(data.arms)} differ from the bundle's {bundle.arms}. "
                         "Evaluate on a log of the same campaign (same arms and control).")
-    economics = bundle.economics
+    economics = bundle.economics.for_customers(data.X)
     chosen_kinds = [k for k, w in bundle.weights.items() if w > 0]
     preds = bundle.predict_kinds(data.X, list(dict.fromkeys([*bundle.models, *chosen_kinds])))
     pred = blend(preds, bundle.weights)

@@ -25,7 +25,7 @@ from promolift.io import atomic_write_frame, atomic_write_json
 from promolift.optimize import allocate
 from promolift.selection import Constraints, candidates, choose, score_candidates
 
-__all__ = ["Plan", "make_plan", "PLAN_COLUMNS"]
+__all__ = ["Plan", "make_plan", "segment_breakdown", "PLAN_COLUMNS"]
 
 PLAN_COLUMNS = ["arm", "expected_incremental_profit", "expected_cost",
                 "expected_incremental_conversions", "expected_incremental_revenue"]
@@ -80,8 +80,7 @@ def validated_totals(oof: OutOfFold, economics: Economics, weights: dict[str, fl
     spend, conv = economics.value_index, economics.conversion_index
     quantities = {
         "incremental_profit": (economics.realized_profit(oof.Y, t), economics.expected_profit(mu_pred)),
-        "cost": (economics.margin * oof.Y[:, spend] - economics.realized_profit(oof.Y, t),
-                 economics.expected_cost(mu_pred)),
+        "cost": (economics.realized_cost(oof.Y, t), economics.expected_cost(mu_pred)),
         "incremental_revenue": (oof.Y[:, spend], mu_pred[..., spend]),
     }
     if conv is not None:
@@ -91,6 +90,34 @@ def validated_totals(oof: OutOfFold, economics: Economics, weights: dict[str, fl
         g = policy_gain(reward, t, arm, oof.propensity, mu=mu, method="dr")
         out[name] = {"estimate": n * g.estimate, "ci_low": n * g.ci_low, "ci_high": n * g.ci_high}
     out["contacts"] = {"estimate": n * float(np.mean(arm != 0))}
+    return out
+
+
+def segment_breakdown(table: pd.DataFrame, X: pd.DataFrame, columns: list[str],
+                      control: str) -> list[dict[str, Any]]:
+    """Plan totals per segment of each column: by value (categorical) or by quartile (numeric).
+
+    Shows where the plan expects its profit, e.g. by churn segment and CLV band.
+    """
+    missing = [c for c in columns if c not in X.columns]
+    if missing:
+        raise DataError(f"plan.segments names column(s) {', '.join(missing)} that the customers do not have.")
+    frame = table[["expected_incremental_profit", "expected_cost"]].assign(
+        contacted=(table["arm"] != control).to_numpy())
+    out = []
+    for col in columns:
+        raw = X[col]
+        if pd.api.types.is_numeric_dtype(raw) and raw.nunique() > 8:
+            raw = pd.qcut(raw, 4, duplicates="drop")  # quartile bands, e.g. "(12.3, 45.6]"
+        agg = (frame.assign(segment=raw.astype("string").fillna("missing").to_numpy())
+               .groupby("segment", sort=False)
+               .agg(customers=("contacted", "size"), contacted=("contacted", "sum"),
+                    expected_incremental_profit=("expected_incremental_profit", "sum"),
+                    expected_cost=("expected_cost", "sum")))
+        out += [{"column": col, "segment": str(seg), "customers": int(r.customers), "contacted": int(r.contacted),
+                 "expected_incremental_profit": float(r.expected_incremental_profit),
+                 "expected_cost": float(r.expected_cost)}
+                for seg, r in agg.sort_index().iterrows()]
     return out
 
 
@@ -106,6 +133,7 @@ def make_plan(
     safety_margin: float = 0.0,
     solver: str = "lagrangian",
     reselect: bool = True,
+    reasons: int = 0,
 ) -> Plan:
     """Allocate arms to customers to maximise expected incremental profit within the limits.
 
@@ -127,6 +155,11 @@ def make_plan(
         which is within 0.05% of exact on these problems).
     reselect : bool, default=True
         Re-choose the policy for these constraints from the bundle's cross-validated predictions.
+    reasons : int, default=0
+        Add this many reason codes per customer (:func:`promolift.explain.reason_columns`):
+        ``explained_arm`` and ``reason_r_feature``/``_value``/``_contribution`` (dollars of the
+        arm's expected incremental profit; for customers left in control, of the best treated
+        arm, i.e. why it was not worth it).
 
     Returns
     -------
@@ -137,7 +170,7 @@ def make_plan(
         raise DataError("no customers to plan")
     if not 0 <= safety_margin < 1:
         raise DataError(f"safety_margin must be in [0, 1), got {safety_margin}")
-    economics = bundle.economics
+    economics = bundle.economics.for_customers(X)
     caps = _arm_caps(bundle, arm_caps)
     effective_budget = None if budget is None else budget * (1 - safety_margin)
     constraints = Constraints.for_population(n, budget=effective_budget, max_contacts=max_contacts,
@@ -146,7 +179,7 @@ def make_plan(
     weights = bundle.weights
     if reselect:
         cands = candidates(list(bundle.models), funnel=bundle.config.model.funnel_outcome)
-        selection = score_candidates(bundle.oof, economics, constraints, cands)
+        selection = score_candidates(bundle.oof, bundle.oof_economics, constraints, cands)
         best = choose(selection)
         chosen, weights = best["candidate"], dict(best["weights"])
     pred = bundle.predict(X, weights)
@@ -163,6 +196,10 @@ def make_plan(
         "expected_incremental_conversions": lift[:, conv] if conv is not None else 0.0,
         "expected_incremental_revenue": lift[:, spend],
     })
+    if reasons > 0:
+        from promolift.explain import reason_columns
+
+        table = pd.concat([table, reason_columns(bundle, X, arm, weights=weights, top=reasons)], axis=1)
     counts = np.bincount(arm, minlength=len(bundle.arms))
     summary = {
         "bundle_version": bundle.version,
@@ -174,10 +211,14 @@ def make_plan(
         "status": alloc.status,
         "shadow_price": float(alloc.shadow_price),
         "contact_price": float(alloc.contact_price),
+        "arm_prices": {a: float(p) for a, p in zip(bundle.arms, alloc.arm_prices, strict=True)},
         "arms": {a: int(c) for a, c in zip(bundle.arms, counts, strict=True)},
         "expected": {c: float(table[c].sum()) for c in PLAN_COLUMNS[1:]},
-        "validated": validated_totals(bundle.oof, economics, weights, constraints, n),
+        "validated": validated_totals(bundle.oof, bundle.oof_economics, weights, constraints, n),
         "selection": None if selection is None else json.loads(selection.to_json(orient="records")),
     }
     summary["expected"]["contacts"] = int(n - counts[0])
+    segments = bundle.config.segment_columns(list(X.columns))
+    if segments:
+        summary["by_segment"] = segment_breakdown(table, X, segments, control=bundle.arms[0])
     return Plan(table=table, summary=summary)

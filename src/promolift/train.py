@@ -18,6 +18,7 @@ from promolift.data.load import CampaignData, load_campaign
 from promolift.economics import Economics
 from promolift.evaluate.metrics import uplift_report
 from promolift.evaluate.scores import outcome_scores
+from promolift.explain import BACKGROUND_KEY, background_sample
 from promolift.models import make_model
 from promolift.selection import Constraints, candidates, choose, score_candidates
 
@@ -134,8 +135,10 @@ def train(
 
     raw_oof = cross_validate(config, data, Xe, on_step=on_step)
     calibration = {k: calibration_factors(p, data.Y, data.treatment) for k, p in raw_oof.items()}
+    economics = Economics.from_config(config).for_customers(data.X)
     oof = OutOfFold(predictions=with_derived({k: p * calibration[k] for k, p in raw_oof.items()}, config.funnel),
-                    Y=data.Y, treatment=data.treatment, propensity=propensity)
+                    Y=data.Y, treatment=data.treatment, propensity=propensity,
+                    conversion_value=economics.conversion_value)
 
     models = {}
     for kind in fitted_kinds(config):
@@ -144,7 +147,6 @@ def train(
         if on_step:
             on_step(f"final fit: {kind}")
 
-    economics = Economics.from_config(config)
     cands = candidates(list(models), funnel=config.model.funnel_outcome)
     table = score_candidates(oof, economics, Constraints(), cands)
     best = choose(table)
@@ -160,6 +162,8 @@ def train(
                                                        outcomes=list(data.outcomes),
                                                        outcome_types=list(data.outcome_types)))
                            for k, p in oof.predictions.items() if "@" not in k},
+        # reference customers for explanations (promolift.explain): raw features only, no ids
+        BACKGROUND_KEY: background_sample(data.X, random_state=config.model.random_state),
     }
     return ModelBundle(
         config=config, encoder=encoder, models=models, weights=dict(best["weights"]), oof=oof,

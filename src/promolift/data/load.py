@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from promolift.config import CampaignConfig
+from promolift.config import CampaignConfig, JoinSection
 from promolift.errors import DataError, did_you_mean
 
-__all__ = ["CampaignData", "read_table", "load_campaign", "load_customers", "MIN_ROWS_PER_ARM"]
+__all__ = ["CampaignData", "read_table", "join_columns", "load_campaign", "load_customers", "MIN_ROWS_PER_ARM"]
 
 MIN_ROWS_PER_ARM = 200
 """An arm with fewer rows than this cannot be learned from; validation refuses it."""
@@ -161,6 +161,52 @@ def feature_columns(frame: pd.DataFrame, config: CampaignConfig) -> list[str]:
     return [c for c in frame.columns if c not in reserved]
 
 
+def join_columns(
+    frame: pd.DataFrame, joins: list[JoinSection], *, id_column: str, source: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """Left-join customer-level tables (``[[data.join]]``) on the customer id.
+
+    Ids are matched as text, so ``12`` in the log finds ``"12"`` in a CLV table. Customers
+    missing from a table get missing values (the models handle them as in training). Columns
+    the frame already has are left as they are, so customers files that carry them win.
+
+    Returns
+    -------
+    (DataFrame, list of str)
+        The frame with the joined columns, and the names of all columns the joins provide.
+
+    Raises
+    ------
+    DataError
+        Missing file or column, duplicate keys in a joined table, or no id in common.
+    """
+    provided = []
+    for spec in joins:
+        table = read_table(spec.path)
+        where = str(spec.path)
+        _require_columns(table, [spec.on, *spec.columns], where)
+        cols = spec.columns or [c for c in table.columns if c != spec.on]
+        provided += cols
+        cols = [c for c in cols if c not in frame.columns]
+        if not cols:
+            continue
+        keys = table[spec.on].astype("string")
+        dup = keys.duplicated(keep=False).to_numpy()
+        if dup.any():
+            raise DataError(f"{where}: column '{spec.on}' (data.join.on) repeats id {keys[dup].iloc[0]!r} at "
+                            f"{_rows(dup)}. A joined table needs one row per customer.")
+        right = table[cols].set_axis(pd.Index(keys, name=None))
+        ids = frame[id_column].astype("string")
+        hit = ids.isin(right.index).to_numpy()
+        if not hit.any():
+            raise DataError(
+                f"{source}: no customer id in column '{id_column}' appears in {where} column '{spec.on}' "
+                f"(e.g. {ids.iloc[0]!r} vs {keys.iloc[0]!r}). Check that both use the same ids.")
+        added = right.reindex(ids.to_numpy())
+        frame = frame.assign(**{c: added[c].to_numpy() for c in cols})
+    return frame, provided
+
+
 def _check_ids(ids: pd.Series, source: str) -> np.ndarray:
     if ids.isna().any():
         raise DataError(f"{source}: column '{ids.name}' has empty ids at {_rows(ids.isna().to_numpy())}. "
@@ -215,7 +261,12 @@ def load_campaign(
         name = str(source)
         frame, fingerprint = read_table(source), file_fingerprint(Path(source))
     d = config.data
+    if d.join:
+        _require_columns(frame, [d.id], name)
+        frame, joined = join_columns(frame, d.join, id_column=d.id, source=name)
     features = feature_columns(frame, config)
+    if d.join and d.features:
+        features += [c for c in joined if c not in features]
     needed = [d.id, d.treatment, *config.outcomes, *features]
     if d.propensity:
         needed.append(d.propensity)
@@ -305,16 +356,21 @@ def load_campaign(
 
 
 def load_customers(
-    source: str | Path | pd.DataFrame, *, id_column: str, features: list[str]
+    source: str | Path | pd.DataFrame, *, id_column: str, features: list[str],
+    join: list[JoinSection] | tuple[()] = (),
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Load customers to score: their ids and the feature columns a model was trained on.
 
-    Extra columns (treatment, outcomes, anything else) are ignored.
+    Extra columns (treatment, outcomes, anything else) are ignored. Feature columns missing
+    from the file are joined from the ``join`` tables (the campaign's ``[[data.join]]``).
     """
     if isinstance(source, pd.DataFrame):
         frame, name = source, "<frame>"
     else:
         name = str(source)
         frame = read_table(source)
+    if join and any(c not in frame.columns for c in features):
+        _require_columns(frame, [id_column], name)
+        frame, _ = join_columns(frame, list(join), id_column=id_column, source=name)
     _require_columns(frame, [id_column, *features], name)
     return _check_ids(frame[id_column], name), frame[features].reset_index(drop=True)

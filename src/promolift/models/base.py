@@ -499,6 +499,7 @@ class ResponseModel(BaseEstimator):
                 "lightgbm_version": lightgbm.__version__,
                 "params": self.get_params(deep=False),
                 "fitted": fitted,
+                "artifacts": self._save_artifacts(writer),
                 "files": writer.files,
             }
             writer.write(MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"), record=False)
@@ -513,6 +514,18 @@ class ResponseModel(BaseEstimator):
 
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
         raise NotImplementedError
+
+    def _save_artifacts(self, writer: _DirectoryWriter) -> dict[str, Any]:
+        """Write binary files beside ``model.json`` (checksummed); return their JSON spec."""
+        return {}
+
+    def _load_artifacts(self, artifacts: dict[str, Any], reader: _DirectoryReader) -> None:
+        """Read back what :meth:`_save_artifacts` wrote (after the fitted values are set)."""
+        if artifacts:
+            raise BundleError(
+                f"{reader.directory}: model.json lists artifacts {sorted(artifacts)} that "
+                f"{type(self).__name__} does not use; the file is corrupt or was edited."
+            )
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -611,6 +624,9 @@ class _DirectoryReader:
         self.digests = {f["name"]: f["sha256"] for f in files}
 
     def read_text(self, name: str) -> str:
+        return self.read_bytes(name).decode("utf-8")
+
+    def read_bytes(self, name: str) -> bytes:
         if name not in self.digests:
             raise BundleError(
                 f"{self.directory}: model.json refers to {name!r} but does not list it."
@@ -623,7 +639,7 @@ class _DirectoryReader:
             raise BundleError(
                 f"{path}: SHA-256 does not match model.json; the file is corrupt or was edited."
             )
-        return data.decode("utf-8")
+        return data
 
 
 _COMPONENT_CLASSES = (ConstantComponent, BoosterComponent, HurdleComponent)
@@ -714,4 +730,8 @@ def load_model_from(
         raise BundleError(f"{path}: fitted value(s) {missing} missing; the file is corrupt.")
     for name in cls._fitted_attrs():
         setattr(model, name, _decode(fitted[name], reader))
+    artifacts = manifest.get("artifacts", {})
+    if not isinstance(artifacts, dict):
+        raise BundleError(f"{path}: 'artifacts' must be a mapping; the file is corrupt.")
+    model._load_artifacts(artifacts, reader)
     return model

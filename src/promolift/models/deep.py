@@ -16,10 +16,17 @@ outcome, once per arm. All arms and outcomes are learned jointly (multi-task):
 
 PyTorch is imported only inside methods: importing :mod:`promolift.models` never imports
 torch, and the model is saved as JSON arrays like every other kind (no pickle).
+
+Serving: the network is built once per model instance (cached, never saved) and scores all
+arms of a batch in one pass. ``serving_format`` chooses how it runs: ``"fp32"`` (PyTorch),
+``"int8"`` (PyTorch dynamic int8 Linear layers, re-quantized from the fp32 weights on load),
+``"onnx"`` or ``"onnx-int8"`` (an ONNX file run by onnxruntime, stored beside ``model.json``
+and checksummed; predicting needs no torch). See :mod:`promolift.models.compress`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -28,11 +35,17 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from promolift.models.base import Interval, ResponseModel, TrainingData
+from promolift.errors import BundleError
+from promolift.models.base import Interval, Options, ResponseModel, TrainingData
 
-__all__ = ["DeepModel"]
+__all__ = ["SERVING_FORMATS", "DeepModel"]
 
 _PREDICT_BATCH = 4096
+SERVING_FORMATS: tuple[str, ...] = ("fp32", "int8", "onnx", "onnx-int8")
+"""How a fitted :class:`DeepModel` runs its network when predicting (``serving_format``)."""
+_ONNX_FILE = "network.onnx"
+
+_log = logging.getLogger(__name__)
 
 
 class _OutcomePair:
@@ -129,6 +142,17 @@ def _build_network(
             z = torch.cat([h, self.arm_embedding(arm)], dim=1)
             return [head(z) for head in self.heads]
 
+        def forward(self, x_num, x_miss, x_cat):
+            """Raw head outputs of every arm in one pass: (n, K, sum of head sizes)."""
+            h = self.encode(x_num, x_miss, x_cat)
+            n, K = h.shape[0], self.arm_embedding.num_embeddings
+            z = torch.cat(
+                [h[:, None, :].expand(n, K, -1),
+                 self.arm_embedding.weight[None, :, :].expand(n, K, -1)],
+                dim=2,
+            ).reshape(n * K, -1)
+            return torch.cat([head(z) for head in self.heads], dim=1).reshape(n, K, -1)
+
     return _Net()
 
 
@@ -162,7 +186,13 @@ class DeepModel(ResponseModel):
         Epochs without validation improvement before stopping; the best epoch is kept.
     random_state : int, default=0
     n_threads : int, default=2
-        Torch CPU threads during fit and predict.
+        Torch (and onnxruntime) CPU threads during fit and predict.
+    serving_format : {"fp32", "int8", "onnx", "onnx-int8"}, default="fp32"
+        How ``predict`` runs the fitted network: PyTorch fp32, PyTorch with dynamic int8
+        Linear layers, or onnxruntime on an fp32 or dynamically int8-quantized ONNX export.
+        Training is always fp32; changing it on a fitted model (``set_params``) converts it.
+        The ONNX formats are saved as a checksummed ``network.onnx`` and need onnxruntime
+        (``pip install "promolift[onnx]"``) but not torch to predict.
 
     Attributes
     ----------
@@ -188,6 +218,10 @@ class DeepModel(ResponseModel):
     ``propensity`` is not used: the model assumes a randomized experiment (arm shares may be
     unequal). On small data (~8,000 rows) ``lr=3e-3, batch_size=256`` converges in fewer
     epochs than the defaults.
+
+    Each epoch is logged at INFO level on the ``promolift.models.deep`` logger, with the
+    fields ``epoch``, ``max_epochs``, ``train_loss`` and ``val_loss`` on the record (the CLI
+    shows them on its progress bar; ``logging.basicConfig(level="INFO")`` prints them).
     """
 
     _kind: ClassVar[str] = "deep"
@@ -206,6 +240,7 @@ class DeepModel(ResponseModel):
         "patience": [Interval(Integral, 1, None)],
         "random_state": [Interval(Integral, 0, 2**32 - 1)],
         "n_threads": [Interval(Integral, 1, None)],
+        "serving_format": [Options(SERVING_FORMATS)],
     }
     _model_attrs: ClassVar[tuple[str, ...]] = (
         "numeric_features_",
@@ -238,6 +273,7 @@ class DeepModel(ResponseModel):
         patience: int = 4,
         random_state: int = 0,
         n_threads: int = 2,
+        serving_format: str = "fp32",
     ) -> None:
         self.n_arms = n_arms
         self.chain = chain
@@ -253,6 +289,7 @@ class DeepModel(ResponseModel):
         self.patience = patience
         self.random_state = random_state
         self.n_threads = n_threads
+        self.serving_format = serving_format
 
     # -- features ----------------------------------------------------------------------------
 
@@ -372,12 +409,14 @@ class DeepModel(ResponseModel):
             for epoch in range(1, self.max_epochs + 1):
                 net.train()
                 order = train_t[torch.randperm(len(train_t), generator=gen)]
+                train_total = 0.0
                 for start in range(0, len(order), self.batch_size):
                     idx = order[start : start + self.batch_size]
                     loss = self._loss(net, [t[idx] for t in tensors], heads, chain)
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
+                    train_total += float(loss.detach()) * len(idx)
                 net.eval()
                 with torch.no_grad():
                     total = 0.0
@@ -386,6 +425,13 @@ class DeepModel(ResponseModel):
                         batch = [t[idx] for t in tensors]
                         total += float(self._loss(net, batch, heads, chain)) * len(idx)
                     val_loss = total / len(val_t)
+                train_loss = train_total / len(order)
+                _log.info(
+                    "deep epoch %d/%d: train loss %.4f, validation loss %.4f",
+                    epoch, self.max_epochs, train_loss, val_loss,
+                    extra={"epoch": epoch, "max_epochs": self.max_epochs,
+                           "train_loss": train_loss, "val_loss": val_loss},
+                )
                 if val_loss < best - 1e-6:
                     best, best_epoch, bad = val_loss, epoch, 0
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -433,7 +479,130 @@ class DeepModel(ResponseModel):
 
     # -- predict -----------------------------------------------------------------------------
 
+    def _features(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._arrays(
+            X, list(self.numeric_features_), list(self.categorical_features_),
+            np.asarray(self.num_mean_), np.asarray(self.num_std_), self.categories_,
+        )
+
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        z, miss, codes = self._features(X)
+        run = self._runner()
+        raw = np.concatenate(
+            [run(z[s:s + _PREDICT_BATCH], miss[s:s + _PREDICT_BATCH], codes[s:s + _PREDICT_BATCH])
+             for s in range(0, len(X), _PREDICT_BATCH)]
+        )
+        return self._postprocess(raw)
+
+    def _head_sizes(self) -> list[int]:
+        return [2 if h == "hurdle" else 1 for h in self.outcome_heads_]
+
+    def _postprocess(self, raw: np.ndarray) -> np.ndarray:
+        """Raw head outputs (n, K, S) float32 -> expected outcomes (n, K, M) float64."""
+        from scipy.special import expit
+
+        raw = raw.astype(np.float64)
+        starts = np.concatenate([[0], np.cumsum(self._head_sizes())[:-1]])
+        chain = None if self.chain is None else (int(self.chain[0]), int(self.chain[1]))
+        pred = np.empty(raw.shape[:2] + (len(self.outcome_heads_),))
+        for m, (kind, s) in enumerate(zip(self.outcome_heads_, starts, strict=True)):
+            if kind == "binary":
+                pred[..., m] = expit(raw[..., s])
+                if chain is not None and m == chain[1]:
+                    pred[..., m] *= expit(raw[..., starts[chain[0]]])
+            elif kind == "hurdle":
+                pred[..., m] = (
+                    expit(raw[..., s]) * np.exp(np.clip(raw[..., s + 1], -10, 10))
+                    * self.y_scale_[m]
+                )
+            else:
+                pred[..., m] = raw[..., s] * self.y_scale_[m] + self.y_shift_[m]
+        return pred
+
+    def _torch_network(self):
+        """The fitted fp32 network in eval mode (a new module; torch is imported here)."""
+        import torch
+
+        net = self._network(
+            len(self.numeric_features_), self.cardinalities_, self.n_arms_, self.outcome_heads_
+        )
+        net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in self.state_dict_.items()})
+        return net.eval()
+
+    def _runner(self):
+        """The cached scoring function of ``serving_format``: (z, miss, codes) -> raw outputs.
+
+        Built on first use and reused while the weights, format and thread count stay the
+        same (a refit or ``set_params`` rebuilds it); never saved.
+        """
+        key = (self.serving_format, self.n_threads)
+        cached = self.__dict__.get("_serving")
+        if cached is not None and cached[0] is self.state_dict_ and cached[1] == key:
+            return cached[2]
+        from promolift.models import compress
+
+        if self.serving_format in ("onnx", "onnx-int8"):
+            run = compress.OnnxRunner(self._onnx_bytes(), n_threads=self.n_threads)
+        else:
+            net = self._torch_network()
+            if self.serving_format == "int8":
+                net = compress.quantize_torch(net)
+            run = compress.TorchRunner(net, n_threads=self.n_threads)
+        self.__dict__["_serving"] = (self.state_dict_, key, run)
+        return run
+
+    def _onnx_bytes(self, serving_format: str | None = None) -> bytes:
+        """The ONNX file of an ONNX ``serving_format`` (loaded with the model, or made now)."""
+        fmt = serving_format or self.serving_format
+        cached = self.__dict__.get("_onnx")
+        if cached is None or cached[0] is not self.state_dict_:
+            cached = (self.state_dict_, {})
+            self.__dict__["_onnx"] = cached
+        files = cached[1]
+        if fmt not in files:
+            from promolift.models import compress
+
+            if fmt == "onnx-int8":
+                files[fmt] = compress.quantize_onnx(self._onnx_bytes("onnx"))
+            else:
+                files[fmt] = compress.export_onnx(
+                    self._torch_network(), n_numeric=len(self.numeric_features_),
+                    n_categorical=len(self.categorical_features_),
+                )
+        return files[fmt]
+
+    def __getstate__(self):
+        # the cached network / onnxruntime session is rebuilt on demand, never copied
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k != "_serving"}
+
+    # -- saving the serving artifact -----------------------------------------------------------
+
+    def _save_artifacts(self, writer) -> dict[str, Any]:
+        if self.serving_format not in ("onnx", "onnx-int8"):
+            return {}  # int8 torch is re-quantized from the fp32 weights on load (no pickle)
+        writer.write(_ONNX_FILE, self._onnx_bytes())
+        return {"onnx": _ONNX_FILE}
+
+    def _load_artifacts(self, artifacts: dict[str, Any], reader) -> None:
+        wants = self.serving_format in ("onnx", "onnx-int8")
+        if wants != ("onnx" in artifacts):
+            raise BundleError(
+                f"{reader.directory}: serving_format={self.serving_format!r} but the saved "
+                f"model {'lacks' if wants else 'has'} an ONNX file; the model.json is corrupt or "
+                "was edited. Re-save it (promolift compress MODEL_DIR --format ...)."
+            )
+        if wants:
+            data = reader.read_bytes(artifacts["onnx"])
+            self.__dict__["_onnx"] = (self.state_dict_, {self.serving_format: data})
+
+    # -- the reference implementation ----------------------------------------------------------
+
+    def _predict_unbatched(self, X: pd.DataFrame) -> np.ndarray:
+        """The original fp32 predict: rebuilds the network per call and loops over the arms.
+
+        Kept as the reference the batched serving path is tested and benchmarked against.
+        """
         z, miss, codes = self._arrays(
             X, list(self.numeric_features_), list(self.categorical_features_),
             np.asarray(self.num_mean_), np.asarray(self.num_std_), self.categories_,

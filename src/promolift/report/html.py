@@ -348,7 +348,7 @@ def _selection(bundle: ModelBundle, page: _Page) -> str:
         return _section("confidence", title, _note("The bundle holds no candidate table."))
     table = pd.DataFrame(records)
     chosen = str(bundle.metrics.get("chosen", {}).get("candidate", table.iloc[0]["candidate"]))
-    s = curves.selection_summary(bundle.oof, bundle.economics, table, chosen, solver=SOLVER)
+    s = curves.selection_summary(bundle.oof, bundle.oof_economics, table, chosen, solver=SOLVER)
     text, verdict, tone = _selection_text(s, bundle.arms)
     fig, axes = plots.new_figure(figsize=(10.0, 0.28 * len(table) + 1.1))
     plots.plot_candidates(table, chosen=chosen, ax=axes[0, 0])
@@ -484,7 +484,7 @@ def _budget(
     bundle: ModelBundle, page: _Page, name: str, weights: Mapping[str, float], note: str | None
 ) -> tuple[str, curves.BudgetCurve]:
     curve = curves.profit_budget_curve(
-        bundle.oof, bundle.economics, weights, arms=bundle.arms, solver=SOLVER
+        bundle.oof, bundle.oof_economics, weights, arms=bundle.arms, solver=SOLVER
     )
     pts = curve.points
     last = pts.iloc[-1]
@@ -615,6 +615,14 @@ def _plan(plan: Plan | None, curve: curves.BudgetCurve, page: _Page) -> str:
                 "reuses it."
             )
         )
+        if s.get("by_segment"):
+            body.append(_p("Where the plan expects its incremental profit, by customer segment "
+                           "(categorical columns by value, numeric ones such as CLV by quartile):"))
+            body.append(_table(s["by_segment"], [
+                ("column", "column", str), ("segment", "segment", str),
+                ("customers", "customers", _num), ("contacted", "contacted", _num),
+                ("expected_incremental_profit", "expected incremental profit", _signed),
+                ("expected_cost", "expected cost", _num)]))
     else:
         body.append(
             _note("No plan was given to the report; below is the mix along the budget grid.")
@@ -808,6 +816,55 @@ def _scores(bundle: ModelBundle) -> str:
     return _section("scores", "9. Outcome models", body)
 
 
+def _drivers(bundle: ModelBundle, page: _Page, name: str, weights: Mapping[str, float]) -> str:
+    """Global importance (promolift.explain) of the policy the curves are drawn for."""
+    from promolift.errors import PromoliftError
+    from promolift.explain import global_importance, stored_background, tree_supported
+
+    title = "10. What drives the uplift"
+    background = stored_background(bundle.metrics)
+    if background is None or not bundle.models:
+        return _section("drivers", title, _note(
+            "The bundle keeps no background sample of customers to explain; re-train it with "
+            "this promolift to see which features drive the uplift."))
+    try:
+        tree = tree_supported(bundle, dict(weights))
+        table = global_importance(bundle, background, weights=dict(weights), max_rows=200 if tree else 48)
+    except PromoliftError as exc:
+        return _section("drivers", title, _note(f"Could not explain this policy: {exc}"))
+    if not (table["mean_abs_contribution"] > 0).any():
+        return _section("drivers", title, _note(
+            f"'{name}' gives every customer the same expected profit: no feature drives it."))
+    first = table.iloc[0]
+    method = ("LightGBM's TreeSHAP carried to dollars" if table.attrs["method"] == "tree"
+              else "exact Shapley values against the stored background customers")
+    text = (
+        f"Which customer features move the expected incremental profit of each customer's best "
+        f"promotion under '{name}', in dollars per customer, averaged over "
+        f"{table.attrs['n_rows']:,} training customers kept in the bundle ({method}). "
+        f"'{first['feature']}' matters most: it moves a customer's expected profit by "
+        f"${_num(first['mean_abs_contribution'], digits=3)} on average ({_pct(first['share'])} of "
+        "all attributions). These explain the model's predictions, not what changing a feature "
+        "would cause; 'promolift plan --reasons 3' gives the same per customer."
+    )
+    fig, axes = plots.new_figure(figsize=(8.0, 0.38 * len(table) + 1.3))
+    plots.plot_importance(table, ax=axes[0, 0])
+    body = _p(text) + page.figure(
+        fig,
+        "Mean absolute contribution of each feature to the expected incremental profit (bars) "
+        "and its signed mean (labels: + raises profit on average).",
+    ) + _table(
+        _records(table),
+        [
+            ("feature", "feature", str),
+            ("mean_abs_contribution", "mean |contribution|", lambda v: _num(v, digits=4)),
+            ("mean_contribution", "mean contribution", lambda v: _num(v, signed=True, digits=4)),
+            ("share", "share", _pct),
+        ],
+    )
+    return _section("drivers", title, body)
+
+
 _TOC = (
     ("campaign", "Campaign"),
     ("confidence", "How sure are we"),
@@ -818,6 +875,7 @@ _TOC = (
     ("holdout", "Held-out evaluation"),
     ("quality", "Data quality"),
     ("scores", "Outcome models"),
+    ("drivers", "What drives the uplift"),
 )
 
 _CSS = """
@@ -909,6 +967,7 @@ def render_report(
         _evaluation(evaluation, page),
         _quality(quality, bundle),
         _scores(bundle),
+        _drivers(bundle, page, name, weights),
     ]
     nav = "<nav>" + "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in _TOC) + "</nav>"
     now = datetime.now(UTC).isoformat(timespec="seconds")

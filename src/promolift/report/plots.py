@@ -22,6 +22,7 @@ __all__ = [
     "new_figure",
     "plot_allocation_mix",
     "plot_candidates",
+    "plot_importance",
     "plot_plan_arms",
     "plot_policy_values",
     "plot_profit_budget",
@@ -308,5 +309,23 @@ def plot_policy_values(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_ylim(-0.7, len(table) - 0.3)
     ax.set_xlabel("incremental profit per 1,000 customers (held out)", fontsize=9)
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _style(ax, grid_axis="x")
+    return ax
+
+
+def plot_importance(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Mean absolute dollar contribution per feature (``promolift.explain.global_importance``)
+    as horizontal bars, largest at the top, labelled with the signed mean."""
+    ax = _axes(ax, (7.0, 0.38 * len(table) + 1.2))
+    values = table["mean_abs_contribution"].to_numpy(float)
+    signed = table["mean_contribution"].to_numpy(float)
+    y = np.arange(len(table))[::-1]
+    ax.barh(y, values, color=ACCENT, height=0.6)
+    for yi, v, m in zip(y, values, signed, strict=True):
+        ax.text(v, yi, plain(f"  mean {m:+.3f}"), va="center", fontsize=8, color=MUTED)
+    ax.set_yticks(y, [plain(f) for f in table["feature"]])
+    top = values.max() if len(values) and values.max() > 0 else 1.0
+    ax.set_xlim(0, top * 1.35)
+    ax.set_xlabel(plain("mean |contribution| to expected incremental profit ($ per customer)"), fontsize=9)
     _style(ax, grid_axis="x")
     return ax
