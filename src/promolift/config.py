@@ -177,11 +177,6 @@ class CampaignConfig(_Strict):
         name = self.model.funnel_outcome
         return None if name is None else (self.outcome_names.index(name), name)
 
-    @property
-    def joined_columns(self) -> list[str]:
-        """Columns the ``[[data.join]]`` tables add (known only when listed explicitly)."""
-        return [c for j in self.data.join for c in j.columns]
-
     def segment_columns(self, available: list[str]) -> list[str]:
         """Columns to break the plan down by: ``plan.segments``, else joined ``segment``/``clv``."""
         if self.plan.segments is not None:
