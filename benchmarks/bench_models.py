@@ -21,7 +21,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,23 @@ from promolift.plan import make_plan
 from promolift.train import arm_propensity, model_params, stratification_label, train
 
 PRODUCT_KINDS = ["constant", "relative", "t", "x", "dr", "deep"]
+
+
+class Cache:
+    """Rows already measured (JSON lines), so a long run can stop and resume where it was."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.rows = [json.loads(line) for line in path.read_text().splitlines()] if path and path.exists() else []
+
+    def get(self, **key) -> dict | None:
+        return next((r for r in self.rows if all(r.get(k) == v for k, v in key.items())), None)
+
+    def add(self, row: dict) -> dict:
+        if self.path:
+            with self.path.open("a") as f:
+                f.write(json.dumps(row, default=float) + "\n")
+        return row
 
 
 def fit_kind(kind: str, cfg: CampaignConfig, X: pd.DataFrame, Y: np.ndarray, t: np.ndarray,
@@ -63,7 +82,7 @@ def product(cfg: CampaignConfig, train_data, X_test: pd.DataFrame, ids: np.ndarr
     return bundle.predict(X_test), arms, bundle.weights
 
 
-def hillstrom(kinds: list[str], splits: int) -> pd.DataFrame:
+def hillstrom(kinds: list[str], splits: int, cache: Cache) -> pd.DataFrame:
     cfg = hillstrom_config()
     data = load_campaign(load_hillstrom(), cfg)
     eco = Economics.from_config(cfg)
@@ -77,6 +96,9 @@ def hillstrom(kinds: list[str], splits: int) -> pd.DataFrame:
         reward, prop = eco.realized_profit(test.Y, test.treatment), arm_propensity(test)
         caps = {"profit/1000": None, "profit/1000 ≤30%": int(0.3 * len(te))}
         for kind in kinds:
+            if (done := cache.get(data="hillstrom", split=s, kind=kind)) is not None:
+                rows.append({k: v for k, v in done.items() if k != "data"})
+                continue
             start = time.perf_counter()
             if kind == "promolift":
                 pred, plans, chosen = product(cfg, data.subset(tr), test.X, test.ids, caps)
@@ -99,11 +121,12 @@ def hillstrom(kinds: list[str], splits: int) -> pd.DataFrame:
                                                             (test.treatment[keep] == k).astype(int))
             for label, arm in plans.items():
                 row[label] = 1000 * policy_gain(reward, test.treatment, arm, prop, method="ipw").estimate
+            cache.add({"data": "hillstrom", **row})
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def simulator(kinds: list[str], seeds: int) -> pd.DataFrame:
+def simulator(kinds: list[str], seeds: int, cache: Cache) -> pd.DataFrame:
     rows = []
     for seed in range(seeds):
         sim = make_campaign(40000, random_state=seed)
@@ -116,6 +139,9 @@ def simulator(kinds: list[str], seeds: int) -> pd.DataFrame:
         oracle = np.maximum(true_value.max(axis=1), 0).sum()
         truth = sim.true_outcomes[te][..., 2]
         for kind in kinds:
+            if (done := cache.get(data="simulator", seed=seed, kind=kind)) is not None:
+                rows.append({k: v for k, v in done.items() if k != "data"})
+                continue
             if kind == "promolift":
                 data = load_campaign(sim.frame, cfg)
                 pred, plans, _ = product(cfg, data.subset(tr), data.X.iloc[te], data.ids[te], {"all": None})
@@ -126,7 +152,9 @@ def simulator(kinds: list[str], seeds: int) -> pd.DataFrame:
             lift = pred[..., 2][:, 1:] - pred[..., 2][:, :1]
             pehe = float(np.sqrt(np.mean((lift - (truth[:, 1:] - truth[:, :1])) ** 2)))
             share = true_value[np.arange(len(te)), arm].sum() / oracle
-            rows.append({"seed": seed, "kind": kind, "PEHE spend": pehe, "oracle profit share": share})
+            row = {"seed": seed, "kind": kind, "PEHE spend": pehe, "oracle profit share": share}
+            cache.add({"data": "simulator", **row})
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -145,14 +173,18 @@ def main() -> None:
     ap.add_argument("--splits", type=int, default=5)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--kinds", nargs="+", default=["t", "x", "dr", "relative", "deep", "deep:nochain", "promolift"])
+    ap.add_argument("--cache", type=Path, default=Path(__file__).parent / "results" / "models_rows.jsonl",
+                    help="measured rows (JSON lines): reused, so a stopped run resumes; delete to re-measure")
     args = ap.parse_args()
-    hs = hillstrom(args.kinds, args.splits)
-    print(f"Hillstrom, each kind fitted once on the 70% (defaults), mean ± sd over {args.splits} splits\n")
-    print(_table(hs, "kind", ("split",)))
-    sim = simulator(args.kinds, args.seeds)
-    print(f"\nSimulator, 30,000 training rows, 10,000 new customers, mean ± sd over {args.seeds} seeds\n")
-    print(_table(sim, "kind", ("seed",)))
-
+    cache = Cache(args.cache)
+    hs = hillstrom(args.kinds, args.splits, cache)
+    sim = simulator(args.kinds, args.seeds, cache)
+    text = (f"Hillstrom, each kind fitted once on the 70% ('promolift': train + plan), mean ± sd over "
+            f"{args.splits} splits\n\n{_table(hs, 'kind', ('split',))}\n\n"
+            f"Simulator, 30,000 training rows, 10,000 new customers, mean ± sd over {args.seeds} seeds\n\n"
+            f"{_table(sim, 'kind', ('seed',))}\n")
+    print(text)
+    (Path(__file__).parent / "results" / "models.md").write_text(text)
 
 if __name__ == "__main__":
     main()
