@@ -9,7 +9,6 @@ memory; the validation and its messages match :func:`load_transactions`.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -17,7 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from promolift.clv.summary import UNIT_DAYS, NewCustomersWarning, _as_day, _observation_end
+from promolift.clv.summary import UNIT_DAYS, _as_day, _observation_end, report_new_customers
 from promolift.clv.transactions import _detect_sep, _first_line, _looks_like_header, _require
 from promolift.errors import DataError
 
@@ -204,14 +203,8 @@ def summarize_file(
     known = np.asarray(ho["known"], dtype=bool)
     n_new = int((~known).sum())
     if n_new:
-        examples = ", ".join(map(repr, np.sort(np.asarray(ho["c"], dtype=object)[~known])[:5]))
-        msg = (f"{n_new:,} customer(s) have no order on or before calibration_end {cal_end} "
-               f"(e.g. {examples}); they cannot be scored by a model of repeat buying and are "
-               "left out. Move the calibration end later to include them.")
-        if new_customers == "raise":
-            raise DataError(msg)
-        if new_customers == "warn":
-            warnings.warn(msg, NewCustomersWarning, stacklevel=2)
+        report_new_customers(n_new, np.sort(np.asarray(ho["c"], dtype=object)[~known])[:5], cal_end,
+                             new_customers)
     if obs_end > cal_end:
         hc = pd.Index(np.asarray(ho["c"], dtype=object)[known]).astype(str)
         count = pd.Series(np.asarray(ho["n"], dtype=np.int64)[known], index=hc)

@@ -72,6 +72,17 @@ def _observation_end(value, cal_end: np.datetime64, last_day: int) -> np.datetim
     return _as_day(value, "observation_end")
 
 
+def report_new_customers(n_new: int, examples, cal_end, policy: str) -> None:
+    """Raise or warn (per ``new_customers``) about customers first seen after the calibration end."""
+    msg = (f"{n_new:,} customer(s) have no order on or before calibration_end {cal_end} "
+           f"(e.g. {', '.join(map(repr, examples))}); they cannot be scored by a model of repeat "
+           "buying and are left out. Move the calibration end later to include them.")
+    if policy == "raise":
+        raise DataError(msg)
+    if policy == "warn":
+        warnings.warn(msg, NewCustomersWarning, stacklevel=3)
+
+
 def rfm_summary(
     tx: pd.DataFrame,
     *,
@@ -178,14 +189,7 @@ def rfm_summary(
     new = later & ~seen
     n_new = int(new.sum())
     if n_new:
-        examples = ", ".join(map(repr, np.asarray(uniques)[new][:5]))
-        msg = (f"{n_new:,} customer(s) have no order on or before calibration_end {cal_end} "
-               f"(e.g. {examples}); they cannot be scored by a model of repeat buying and are "
-               "left out. Move the calibration end later to include them.")
-        if new_customers == "raise":
-            raise DataError(msg)
-        if new_customers == "warn":
-            warnings.warn(msg, NewCustomersWarning, stacklevel=2)
+        report_new_customers(n_new, np.asarray(uniques)[new][:5], cal_end, new_customers)
 
     if obs_day > cal_day:
         in_ho = (days > cal_day) & (days <= obs_day) & seen[codes]
