@@ -177,3 +177,24 @@ def test_no_value_column(tmp_path):
     s = rfm_summary(tx)
     assert s["monetary_value"].isna().all() and s.loc["a", "frequency"] == 3
     assert np.isnan(tx["value"]).all()
+
+
+@pytest.mark.parametrize("kind", ["timestamp", "date", "text"])
+@pytest.mark.parametrize("value_col", ["amount", None])
+def test_duckdb_typed_parquet_equals_pandas(tmp_path, kind, value_col):
+    """Typed Parquet columns skip the text parsing; the summary must not change (nor without values)."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    stamps = (pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 200, n), "D")
+              + pd.to_timedelta(rng.integers(0, 86400, n), "s"))
+    dates = {"timestamp": stamps, "date": stamps.date, "text": stamps.strftime("%Y-%m-%d")}[kind]
+    frame = pd.DataFrame({"customer_id": rng.integers(0, 300, n), "date": dates,
+                          "amount": rng.integers(0, 5000, n) / 100})
+    path = tmp_path / "orders.parquet"
+    frame.to_parquet(path)
+    read = dict(customer_col="customer_id", date_col="date", value_col=value_col)
+    periods = dict(calibration_end="2024-05-01", observation_end="last", new_customers="drop")
+    expected = rfm_summary(load_transactions(path, **read), **periods)
+    got = summarize_file(path, **read, **periods)
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+    assert got.attrs == expected.attrs

@@ -32,8 +32,9 @@ def _lit(text: str) -> str:
 
 
 def _source_sql(con, path: Path, columns: list[str], sep: str | None,
-                names: Sequence[str] | None) -> str:
-    """A SQL relation with the needed columns as text, in file order, with a row number."""
+                names: Sequence[str] | None, *, row_numbers: bool = True) -> str:
+    """A SQL relation with the needed columns as text, in file order, with a row number
+    ``_row`` (1-based data row) unless ``row_numbers`` is false."""
     suffix = "".join(path.suffixes[-2:]).lower()
     if suffix.endswith((".parquet", ".pq")):
         have = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(str(path))})").fetchall()]
@@ -57,12 +58,16 @@ def _source_sql(con, path: Path, columns: list[str], sep: str | None,
                  "auto_detect=false) WHERE trim(line) <> ''")
         cols = ", ".join(f"f[{have.index(c) + 1}] AS {_quote(c)}" for c in columns)
         offset = 1 if header else 0
+        if not row_numbers:  # the header (if any) is the first line, which is not blank
+            lines = lines.replace("header=false, ", f"header=false, skip={offset}, ")
+            return f"SELECT {cols} FROM ({lines})"
         return (f"SELECT _row, {cols} FROM (SELECT row_number() OVER () - {offset} AS _row, f "
                 f"FROM ({lines})) WHERE _row >= 1")
     types = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in have) + "}"
     cols = ", ".join(_quote(c) for c in columns)
     skip = 1 if (names and header) else 0
-    return (f"SELECT row_number() OVER () AS _row, {cols} FROM read_csv({_lit(str(path))}, "
+    numbered = "row_number() OVER () AS _row, " if row_numbers else ""
+    return (f"SELECT {numbered}{cols} FROM read_csv({_lit(str(path))}, "
             f"delim={_lit(sep)}, header={'true' if header and not names else 'false'}, "
             f"skip={skip}, columns={types}, auto_detect=false)")
 
@@ -107,6 +112,79 @@ def _validate(con, name: str, customer_col: str, date_col: str, value_col: str |
             raise DataError(f"{name}: {what}{example} at {_rows_text([r[0] for r in got], n_bad)}. {fix}")
 
 
+_SLOW_DATE = ("CASE WHEN regexp_full_match(trim(draw), '\\d{8}(\\.0+)?') "
+              "THEN try_strptime(left(trim(draw), 8), '%Y%m%d') "
+              "ELSE TRY_CAST(trim(draw) AS TIMESTAMP) END")
+"""Text dates: ``YYYYMMDD`` (optionally ``.0``) or anything DuckDB casts to a timestamp."""
+
+# A plain 10-character date such as 1997-01-01 is cast directly: the regular expression above
+# costs seconds on ten million rows and gives the same day for such strings.
+_FAST_DATE = ("CASE WHEN length(draw) = 10 AND draw[1] BETWEEN '0' AND '9' AND draw[10] BETWEEN "
+              "'0' AND '9' THEN TRY_CAST(draw AS DATE) END")
+
+_NUMERIC = ("DOUBLE", "FLOAT", "REAL", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+            "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "DECIMAL")
+
+
+def _date_sql(date_format: str | None) -> str:
+    if date_format:
+        return f"CAST(try_strptime(trim(draw), {_lit(date_format)}) AS DATE)"
+    return f"coalesce({_FAST_DATE}, CAST({_SLOW_DATE} AS DATE))"
+
+
+def _create_orders_view(con, path: Path, customer_col: str, date_col: str, value_col: str | None,
+                        sep: str | None, names: Sequence[str] | None, date_format: str | None) -> None:
+    """The view ``orders`` (row number, raw text and parsed values) the validation queries."""
+    columns = [customer_col, date_col] + ([value_col] if value_col else [])
+    src = _source_sql(con, path, columns, sep, names)
+    value_raw = f"{_quote(value_col)}" if value_col else "NULL"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW orders AS SELECT _row, trim(c0) AS c, draw, vraw, "
+        f"{_date_sql(date_format)} AS d, TRY_CAST(trim(vraw) AS DOUBLE) AS v FROM ("
+        f"SELECT _row, {_quote(customer_col)} AS c0, CAST({_quote(date_col)} AS VARCHAR) AS draw, "
+        f"CAST({value_raw} AS VARCHAR) AS vraw FROM ({src}))")
+
+
+def _parsed_sql(con, path: Path, customer_col: str, date_col: str, value_col: str | None,
+                sep: str | None, names: Sequence[str] | None, date_format: str | None) -> str:
+    """Orders as ``c`` (text id), ``d`` (DATE), ``v`` (DOUBLE) and ``bad`` (fails a check).
+
+    The same parsing as the ``orders`` view of :func:`_create_orders_view`, without row
+    numbers (which force a serial scan). Typed Parquet columns (numbers, DATE, TIMESTAMP) are
+    used as they are instead of going through text.
+    """
+    columns = [customer_col, date_col] + ([value_col] if value_col else [])
+    types: dict[str, str] = {}
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if suffix.endswith((".parquet", ".pq")):
+        rel = f"read_parquet({_lit(str(path))})"
+        described = con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
+        _require(columns, [r[0] for r in described], str(path))
+        types = {r[0]: str(r[1]).upper() for r in described}
+        src = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {rel}"
+    else:
+        src = _source_sql(con, path, columns, sep, names, row_numbers=False)
+    date_type = types.get(date_col, "VARCHAR")
+    if date_format is None and date_type == "DATE":
+        d = "draw_typed"
+    elif date_format is None and date_type in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+        d = "CAST(draw_typed AS DATE)"
+    else:
+        d = _date_sql(date_format)
+    bad = ["c IS NULL", "c = ''", "d IS NULL"]
+    if not value_col:
+        v = "CAST(NULL AS DOUBLE)"
+    else:
+        if types.get(value_col, "VARCHAR").split("(")[0] in _NUMERIC:
+            v = f"CAST({_quote(value_col)} AS DOUBLE)"
+        else:
+            v = f"TRY_CAST(trim(CAST({_quote(value_col)} AS VARCHAR)) AS DOUBLE)"
+        bad += ["v IS NULL", "v < 0"]
+    return (f"SELECT c, d, v, ({' OR '.join(bad)}) AS bad FROM (SELECT c, {d} AS d, v FROM (SELECT "
+            f"trim(CAST({_quote(customer_col)} AS VARCHAR)) AS c, CAST({_quote(date_col)} AS VARCHAR) "
+            f"AS draw, {_quote(date_col)} AS draw_typed, {v} AS v FROM ({src})))")
+
+
 def summarize_file(
     path: str | Path,
     *,
@@ -146,71 +224,84 @@ def summarize_file(
     if unit not in UNIT_DAYS:
         raise DataError(f"unit must be 'W' (weeks) or 'D' (days), got {unit!r}.")
     name = str(path)
-    columns = [customer_col, date_col] + ([value_col] if value_col else [])
+    if observation_end is not None and not (isinstance(observation_end, str) and observation_end == "last"):
+        _as_day(observation_end, "observation_end")  # a bad date is an error before the file is read
+    cal_end = None if calibration_end is None else _as_day(calibration_end, "calibration_end")
     con = duckdb.connect()
     try:
         if memory_limit:
             con.execute(f"SET memory_limit = {_lit(memory_limit)}")
-        src = _source_sql(con, path, columns, sep, names)
-        if date_format:
-            date_expr = f"try_strptime(trim(draw), {_lit(date_format)})"
-        else:
-            date_expr = ("CASE WHEN regexp_full_match(trim(draw), '\\d{8}(\\.0+)?') "
-                         "THEN try_strptime(left(trim(draw), 8), '%Y%m%d') "
-                         "ELSE TRY_CAST(trim(draw) AS TIMESTAMP) END")
-        value_raw = f"{_quote(value_col)}" if value_col else "NULL"
-        con.execute(
-            f"CREATE TEMP VIEW orders AS SELECT _row, trim(c0) AS c, draw, vraw, "
-            f"CAST({date_expr} AS DATE) AS d, TRY_CAST(trim(vraw) AS DOUBLE) AS v FROM ("
-            f"SELECT _row, {_quote(customer_col)} AS c0, {_quote(date_col)} AS draw, "
-            f"CAST({value_raw} AS VARCHAR) AS vraw FROM ({src}))")
-        _validate(con, name, customer_col, date_col, value_col)
-        con.execute("CREATE TEMP TABLE occ AS SELECT c, d, sum(v) AS v FROM orders GROUP BY c, d")
-        last_day = con.execute("SELECT max(d), min(d) FROM occ").fetchone()
-        cal_end = np.datetime64(last_day[0], "D") if calibration_end is None else _as_day(calibration_end, "calibration_end")
-        obs_end = _observation_end(observation_end, cal_end,
-                                   int(np.datetime64(last_day[0], "D").astype(np.int64)))
-        if obs_end < cal_end:
-            raise DataError(f"observation_end {obs_end} is before calibration_end {cal_end}; the "
-                            "holdout must come after the calibration period.")
-        ce, oe = _lit(str(cal_end)), _lit(str(obs_end))
-        cal = con.execute(
-            f"SELECT c, count(*) - 1 AS n, date_diff('day', min(d), max(d)) AS rec, "
-            f"date_diff('day', min(d), DATE {ce}) AS age, sum(v) - arg_min(v, d) AS rep "
-            f"FROM occ WHERE d <= DATE {ce} GROUP BY c ORDER BY c").fetchnumpy()
-        if len(cal["c"]) == 0:
-            raise DataError(f"no orders on or before calibration_end {cal_end} (first order "
-                            f"{last_day[1]}); choose a later calibration end.")
-        ho = con.execute(
-            f"SELECT h.c, h.n, h.s, k.c IS NOT NULL AS known FROM (SELECT c, count(*) AS n, "
-            f"sum(v) AS s FROM occ WHERE d > DATE {ce} AND d <= DATE {oe} GROUP BY c) h LEFT JOIN "
-            f"(SELECT DISTINCT c FROM occ WHERE d <= DATE {ce}) k ON h.c = k.c").fetchnumpy()
+        # One pass over the file: parse, merge same-day orders and aggregate per customer in
+        # a single query (both periods at once); the validation only counts bad rows here and
+        # names them in a second query when there are any.
+        parsed = _parsed_sql(con, path, customer_col, date_col, value_col, sep, names, date_format)
+        ce = None if cal_end is None else f"DATE {_lit(str(cal_end))}"
+        explicit_obs = observation_end is not None and not (
+            isinstance(observation_end, str) and observation_end == "last")
+        if ce is None:  # calibration to the last order: every order is in it, no holdout
+            in_cal, in_ho = "true", "false"
+        elif observation_end is None:
+            in_cal, in_ho = f"d <= {ce}", "false"
+        elif explicit_obs:
+            oe = f"DATE {_lit(str(_as_day(observation_end, 'observation_end')))}"
+            in_cal, in_ho = f"d <= {ce}", f"d > {ce} AND d <= {oe}"
+        else:  # "last": everything after the calibration end
+            in_cal, in_ho = f"d <= {ce}", f"d > {ce}"
+        day0 = "DATE '1970-01-01'"
+        # Calibration days precede holdout days, so a customer's first day and its value are
+        # the calibration ones whenever she has a calibration order (n > 0; others are dropped).
+        res = con.execute(
+            f"SELECT c, count_if({in_cal}) AS n, min(d) - {day0} AS first, "
+            f"coalesce(max(CASE WHEN {in_cal} THEN d END) - {day0}, 0) AS last, "
+            f"sum(CASE WHEN {in_cal} THEN v END) - arg_min(v, d) AS rep, "
+            f"count_if({in_ho}) AS hn, sum(CASE WHEN {in_ho} THEN v END) AS hs, "
+            f"max(d) - {day0} AS dmax, bool_or(bad) AS bad "
+            f"FROM (SELECT c, d, sum(v) AS v, bool_or(bad) AS bad FROM ({parsed}) GROUP BY c, d) "
+            f"GROUP BY c ORDER BY c").fetchnumpy()
+        if len(res["c"]) == 0 or np.ma.filled(res["bad"], True).any():
+            _create_orders_view(con, path, customer_col, date_col, value_col, sep, names, date_format)
+            _validate(con, name, customer_col, date_col, value_col)
     finally:
         con.close()
 
+    last_day = int(np.max(res["dmax"]))
+    first_day = np.asarray(res["first"], dtype=np.int64)
+    if cal_end is None:
+        cal_end = np.datetime64(last_day, "D")
+    obs_end = _observation_end(observation_end, cal_end, last_day)
+    if obs_end < cal_end:
+        raise DataError(f"observation_end {obs_end} is before calibration_end {cal_end}; the "
+                        "holdout must come after the calibration period.")
+    n_cal = np.asarray(res["n"], dtype=np.int64)
+    known = n_cal > 0
+    if not known.any():
+        raise DataError(f"no orders on or before calibration_end {cal_end} (first order "
+                        f"{np.datetime64(int(first_day.min()), 'D')}); choose a later calibration end.")
+    cal_day = int(cal_end.astype(np.int64))
+    customers = np.asarray(res["c"], dtype=object)
+    h_count = np.asarray(res["hn"], dtype=np.int64)
+    new = ~known & (h_count > 0)
+    n_new = int(new.sum())
+    if n_new:
+        report_new_customers(n_new, customers[new][:5], cal_end, new_customers)
+
     scale = UNIT_DAYS[unit]
-    freq = np.asarray(cal["n"], dtype=np.int64)
+    freq = n_cal[known] - 1
+    first = first_day[known]
     with np.errstate(invalid="ignore", divide="ignore"):
-        rep = np.asarray(cal["rep"], dtype=np.float64)
+        rep = np.ma.filled(np.ma.asarray(res["rep"], dtype=np.float64), np.nan)[known]
         monetary = np.where(freq > 0, rep / np.maximum(freq, 1), 0.0)
     if not value_col:
         monetary = np.full(len(freq), np.nan)
     summary = pd.DataFrame(
-        {"frequency": freq, "recency": np.asarray(cal["rec"], dtype=np.float64) / scale,
-         "T": np.asarray(cal["age"], dtype=np.float64) / scale, "monetary_value": monetary},
-        index=pd.Index(np.asarray(cal["c"], dtype=object), name="customer"))
+        {"frequency": freq, "recency": (np.asarray(res["last"], dtype=np.int64)[known] - first) / scale,
+         "T": (cal_day - first) / scale, "monetary_value": monetary},
+        index=pd.Index(customers[known], name="customer"))
     summary.index = summary.index.astype(str)
-    known = np.asarray(ho["known"], dtype=bool)
-    n_new = int((~known).sum())
-    if n_new:
-        report_new_customers(n_new, np.sort(np.asarray(ho["c"], dtype=object)[~known])[:5], cal_end,
-                             new_customers)
     if obs_end > cal_end:
-        hc = pd.Index(np.asarray(ho["c"], dtype=object)[known]).astype(str)
-        count = pd.Series(np.asarray(ho["n"], dtype=np.int64)[known], index=hc)
-        total = pd.Series(np.asarray(ho["s"], dtype=np.float64)[known], index=hc)
-        count = count.reindex(summary.index, fill_value=0).to_numpy()
-        total = total.reindex(summary.index, fill_value=0.0).to_numpy()
+        count = h_count[known]
+        total = np.ma.filled(np.ma.asarray(res["hs"], dtype=np.float64), np.nan)[known]
+        total = np.where(count > 0, total, 0.0)
         summary["frequency_holdout"] = count
         with np.errstate(invalid="ignore", divide="ignore"):
             summary["monetary_value_holdout"] = np.where(count > 0, total / np.maximum(count, 1), 0.0)
