@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from promolift.clv._fit import unique_rows
-from promolift.clv.bgnbd import BetaGeoModel
+from promolift.clv.bgnbd import BetaGeoModel, check_rft
 from promolift.clv.gamma_gamma import GammaGammaModel
 from promolift.clv.summary import UNIT_DAYS
 from promolift.errors import DataError
@@ -156,15 +156,19 @@ def customer_value(
     if not 0 <= margin <= 1:
         raise DataError(f"margin must be between 0 and 1 (share of revenue), got {margin}.")
     unit = summary.attrs.get("unit", "W")
-    x, tx, T = (summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T"))
+    x, tx, T = check_rft(*(summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T")))
+    # Everything BG/NBD gives depends on (x, t_x, T) alone: evaluate it once per distinct row
+    # (a million customers share far fewer rows) and gather.
+    (ux, utx, uT), inverse, _ = unique_rows(x, tx, T)
     out = summary.copy()
-    out["p_alive"] = bgnbd.probability_alive(x, tx, T)
-    out["expected_purchases"] = bgnbd.expected_purchases(horizon, x, tx, T)
-    out["p_buy_again"] = 1.0 - bgnbd.probability_no_purchases(horizon, x, tx, T)
+    p_alive = bgnbd.probability_alive(ux, utx, uT)
+    out["p_alive"] = p_alive[inverse]
+    out["expected_purchases"] = bgnbd.expected_purchases(horizon, ux, utx, uT)[inverse]
+    out["p_buy_again"] = (1.0 - bgnbd.probability_no_purchases(horizon, ux, utx, uT))[inverse]
     out["segment"] = churn_segment(out["p_alive"].to_numpy(), thresholds)
     if gamma_gamma is not None:
         spend = gamma_gamma.expected_spend(x, summary["monetary_value"].to_numpy(dtype=np.float64))
         out["expected_spend"] = spend
         out["clv"] = margin * spend * discounted_purchases(
-            bgnbd, x, tx, T, horizon=horizon, discount_rate=discount_rate, unit=unit)
+            bgnbd, ux, utx, uT, horizon=horizon, discount_rate=discount_rate, unit=unit)[inverse]
     return out
