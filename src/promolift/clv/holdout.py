@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from promolift.clv.forecast import bgnbd_quantile
 from promolift.clv.supervised import SupervisedCLV, next_period_labels, order_features
 from promolift.errors import DataError
 
@@ -90,7 +91,9 @@ def holdout_metrics(
     -------
     dict
         ``customers``, ``actual_purchases``, ``predicted_purchases``, ``purchases_error_pct``,
-        ``mae``, ``rmse``, ``pearson_r``, ``auc_buy`` and, when both sides have spend,
+        ``mae``, ``rmse``, ``pearson_r``, ``auc_buy`` (all of ``expected_purchases``); of the
+        ``median_purchases`` point forecast when given (NaN otherwise): ``median_predicted``,
+        ``median_error_pct``, ``median_mae``; and, when both sides have spend,
         ``actual_spend``, ``predicted_spend``, ``spend_error_pct``, ``spend_mae``,
         ``spend_pearson_r`` (NaN otherwise).
 
@@ -136,6 +139,13 @@ def holdout_metrics(
         "auc_buy": auc_score(y > 0, score),
     }
     nan = float("nan")
+    if "median_purchases" in pred.columns:
+        med = pred["median_purchases"].to_numpy(np.float64)
+        out |= {"median_predicted": float(med.sum()),
+                "median_error_pct": _pct_error(float(med.sum()), float(y.sum())),
+                "median_mae": float(np.mean(np.abs(med - y)))}
+    else:
+        out |= dict.fromkeys(("median_predicted", "median_error_pct", "median_mae"), nan)
     if "spend" in actual.columns and "expected_spend" in pred.columns:
         ys = actual["spend"].to_numpy(np.float64)
         ps = pred["expected_spend"].to_numpy(np.float64)
@@ -203,13 +213,15 @@ def bgnbd_predictions(
     -------
     DataFrame
         Indexed like ``summary``: ``expected_purchases``, ``p_buy`` (``1 - P(no purchase)``),
-        ``p_alive`` and optionally ``expected_spend``.
+        ``p_alive``, ``median_purchases`` (median of the predictive distribution) and
+        optionally ``expected_spend``.
     """
     x, tx, T = (summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
     out = pd.DataFrame(index=summary.index)
     out["expected_purchases"] = bgnbd.expected_purchases(horizon, x, tx, T)
     out["p_buy"] = 1.0 - bgnbd.probability_no_purchases(horizon, x, tx, T)
     out["p_alive"] = bgnbd.probability_alive(x, tx, T)
+    out["median_purchases"] = bgnbd_quantile(bgnbd, horizon, 0.5, x, tx, T).astype(np.float64)
     if gamma_gamma is not None:
         per_order = gamma_gamma.expected_spend(x, summary["monetary_value"].to_numpy(np.float64))
         out["expected_spend"] = out["expected_purchases"].to_numpy() * per_order

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from promolift.clv.bgnbd import BetaGeoModel
+from promolift.clv.forecast import bgnbd_quantile
 from promolift.clv.gamma_gamma import GammaGammaModel
 from promolift.clv.value import SEGMENT_THRESHOLDS, SEGMENTS, customer_value
 from promolift.errors import DataError
@@ -38,7 +39,8 @@ class ClvResult:
         ``None`` when the log has no order values.
     summary : dict
         Parameters, standard errors, log-likelihoods, fit seconds, settings, segment counts,
-        totals and (with a holdout) ``holdout`` accuracy.
+        totals and (with a holdout) ``holdout`` accuracy of the expected purchases, with
+        ``holdout["median"]`` the accuracy of the median forecast.
     """
 
     table: pd.DataFrame
@@ -152,9 +154,12 @@ def fit_clv(
     if "frequency_holdout" in summary:
         duration = summary["duration_holdout"].to_numpy(dtype=np.float64)
         predicted = bg.expected_purchases(duration, x, tx, T)
+        median = bgnbd_quantile(bg, float(duration[0]), 0.5, x, tx, T)
         table["expected_purchases_holdout"] = predicted
+        table["median_purchases_holdout"] = median
         info["holdout"] = {"duration": float(duration[0]),
-                           **holdout_accuracy(summary["frequency_holdout"], predicted)}
+                           **holdout_accuracy(summary["frequency_holdout"], predicted),
+                           "median": holdout_accuracy(summary["frequency_holdout"], median)}
     table = table.reset_index()
     return ClvResult(table=table, bgnbd=bg, gamma_gamma=gg, summary=info)
 

@@ -536,7 +536,10 @@ class SupervisedCLV:
         DataFrame
             Indexed by ``customer``: ``p_buy`` (probability of at least one purchase within
             the *training* ``horizon``; a ranking score for "buys again"),
-            ``expected_purchases`` and ``expected_spend`` over ``horizon`` weeks.
+            ``expected_purchases`` and ``expected_spend`` over ``horizon`` weeks (means: for
+            totals and CLV) and ``median_purchases`` (the median of a negative binomial
+            around ``expected_purchases`` shaped like BG/NBD's predictive distribution: the
+            point forecast for absolute error).
 
         Raises
         ------
@@ -559,10 +562,22 @@ class SupervisedCLV:
         n = np.exp(raw_n + base["purchases"] + offset)
         s = np.exp(self.boosters_["spend"].predict(X, raw_score=True) + base["spend"])
         scale = self._scale(X, out_h)
+        expected = n * scale
         return pd.DataFrame(
-            {"p_buy": p, "expected_purchases": n * scale, "expected_spend": s * scale},
+            {"p_buy": p, "expected_purchases": expected, "expected_spend": s * scale,
+             "median_purchases": self._median(tx, X, expected, out_h)},
             index=X.index,
         )
+
+    def _median(self, tx: pd.DataFrame, X: pd.DataFrame, expected: np.ndarray, horizon: float) -> np.ndarray:
+        """Median of a negative binomial around ``expected`` with, per customer, the shape of
+        BG/NBD's predictive distribution over ``horizon`` (its over-dispersion, i.e. its mass
+        at zero): the point forecast for absolute error."""
+        from promolift.clv.forecast import bgnbd_dispersion, negbin_cdf, quantile_from_cdf
+
+        bg = self.bgnbd_ if self.bgnbd_ is not None else _fit_bgnbd(tx, self.calibration_end_)
+        shape = bgnbd_dispersion(bg, horizon, *_rft(X))
+        return quantile_from_cdf(negbin_cdf(expected, shape), 0.5).astype(np.float64)
 
     def _scale(self, X: pd.DataFrame, horizon: float) -> np.ndarray | float:
         if horizon == float(self.horizon):

@@ -19,6 +19,7 @@ import pandas as pd
 
 from promolift.clv._fit import unique_rows
 from promolift.clv.bgnbd import BetaGeoModel, check_rft
+from promolift.clv.forecast import bgnbd_quantile
 from promolift.clv.gamma_gamma import GammaGammaModel
 from promolift.clv.summary import UNIT_DAYS
 from promolift.errors import DataError
@@ -140,7 +141,9 @@ def customer_value(
     Returns
     -------
     pandas.DataFrame
-        The summary's columns plus ``p_alive``, ``expected_purchases``, ``p_buy_again``,
+        The summary's columns plus ``p_alive``, ``expected_purchases`` (the mean: for totals
+        and CLV), ``p_buy_again``, ``median_purchases`` (the median of BG/NBD's predictive
+        distribution over the horizon: the point forecast that minimises absolute error),
         ``segment`` and, with ``gamma_gamma``, ``expected_spend`` (per purchase) and ``clv``.
 
     Raises
@@ -165,6 +168,9 @@ def customer_value(
     out["p_alive"] = p_alive[inverse]
     out["expected_purchases"] = bgnbd.expected_purchases(horizon, ux, utx, uT)[inverse]
     out["p_buy_again"] = (1.0 - bgnbd.probability_no_purchases(horizon, ux, utx, uT))[inverse]
+    # The median of the predictive distribution: the point forecast for absolute error (most
+    # customers' median is 0); expected_purchases is the one for totals and CLV.
+    out["median_purchases"] = bgnbd_quantile(bgnbd, horizon, 0.5, ux, utx, uT)[inverse]
     out["segment"] = churn_segment(out["p_alive"].to_numpy(), thresholds)
     if gamma_gamma is not None:
         spend = gamma_gamma.expected_spend(x, summary["monetary_value"].to_numpy(dtype=np.float64))
