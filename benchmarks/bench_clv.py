@@ -5,7 +5,10 @@
     also the holdout accuracy on the 1/10 sample and the full log.
 (b) ``promolift clv`` on a synthetic order log simulated from BG/NBD + Gamma-Gamma (~10M orders,
     ~1.15M customers) written as Parquet and CSV under /tmp; every run is a fresh process under
-    ``/usr/bin/time -v`` so wall time and peak RSS are those of that run alone.
+    ``/usr/bin/time -v`` so wall time and peak RSS are those of that run alone. The machine's
+    1-minute load average is recorded before and after each run (the cores are shared).
+    ``--engines auto`` is what ``promolift clv`` does by default (DuckDB for files of 64 MiB
+    and more, so both logs here); ``--engines auto,pandas`` also times the in-memory engine.
 
 Usage::
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -94,6 +98,7 @@ def make_logs(customers: int, seed: int) -> dict:
 
 
 def run_cli(path: Path, engine: str) -> dict:
+    load_before = os.getloadavg()[0]
     exe = Path(sys.executable).with_name("promolift")
     cmd = ["/usr/bin/time", "-v", str(exe), "clv", str(path), "--customer-col", "customer_id",
            "--date-col", "date", "--value-col", "amount", "--calibration-end", "1997-12-31",
@@ -105,7 +110,8 @@ def run_cli(path: Path, engine: str) -> dict:
         raise RuntimeError(proc.stdout + proc.stderr)
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
     summary = json.loads((WORK / "clv.json").read_text())
-    return {"wall": wall, "rss_gb": rss_kb / 1e6, "customers": summary["customers"]}
+    return {"wall": wall, "rss_gb": rss_kb / 1e6, "customers": summary["customers"],
+            "engine": summary["engine"], "load": [load_before, os.getloadavg()[0]]}
 
 
 def main() -> None:
@@ -114,16 +120,25 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_150_000)
     parser.add_argument("--cli-repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--engines", default="auto", help="comma-separated: auto, duckdb, pandas")
+    parser.add_argument("--skip-fit", action="store_true", help="only the end-to-end runs")
     args = parser.parse_args()
 
-    fit = bench_fit(args.fit_repeats)
+    previous = {}
+    out = ROOT / "benchmarks" / "results" / "clv.json"
+    if args.skip_fit and out.exists():
+        previous = json.loads(out.read_text()).get("fit_cdnow", {})
+    fit = previous or bench_fit(args.fit_repeats)
     logs = make_logs(args.customers, args.seed)
     cli = {}
-    for fmt, engine in (("parquet", "pandas"), ("csv", "pandas"), ("parquet", "duckdb"), ("csv", "duckdb")):
-        runs = [run_cli(WORK / f"orders.{fmt}", engine) for _ in range(args.cli_repeats)]
-        cli[f"{fmt}/{engine}"] = {"wall_seconds": spread([r["wall"] for r in runs]),
-                                  "peak_rss_gb": spread([r["rss_gb"] for r in runs]),
-                                  "customers_scored": runs[0]["customers"]}
+    for engine in args.engines.split(","):
+        for fmt in ("parquet", "csv"):
+            runs = [run_cli(WORK / f"orders.{fmt}", engine) for _ in range(args.cli_repeats)]
+            cli[f"{fmt}/{engine}"] = {"wall_seconds": spread([r["wall"] for r in runs]),
+                                      "peak_rss_gb": spread([r["rss_gb"] for r in runs]),
+                                      "engine_used": runs[0]["engine"],
+                                      "load_average_1min": [r["load"] for r in runs],
+                                      "customers_scored": runs[0]["customers"]}
 
     f = fit
     print(f"## CLV fit on the full CDNOW log ({f['customers']:,} customers), {args.fit_repeats} repeats\n")
@@ -140,14 +155,15 @@ def main() -> None:
               f"{h['error_pct']:+.1f}% | {h['mae']:.3f} | {h['pearson_r']:.3f} |")
     print(f"\n## `promolift clv` end to end: {logs['orders']:,} orders, {args.customers:,} customers "
           f"(Parquet {logs['parquet_mb']:.0f} MB, CSV {logs['csv_mb']:.0f} MB), {args.cli_repeats} runs\n")
-    print("| input / engine | median wall s | min | max | peak RSS GB (max) |\n"
-          "| --- | ---: | ---: | ---: | ---: |")
+    print("| input / engine (used) | median wall s | min | max | peak RSS GB (max) | load average 1 min |\n"
+          "| --- | ---: | ---: | ---: | ---: | --- |")
     for key, v in cli.items():
         w = v["wall_seconds"]
-        print(f"| {key} | {w['median']:.1f} | {w['min']:.1f} | {w['max']:.1f} | {v['peak_rss_gb']['max']:.2f} |")
+        loads = [x for pair in v["load_average_1min"] for x in pair]
+        print(f"| {key} ({v['engine_used']}) | {w['median']:.1f} | {w['min']:.1f} | {w['max']:.1f} | "
+              f"{v['peak_rss_gb']['max']:.2f} | {min(loads):.1f}–{max(loads):.1f} |")
     result = {"machine": "2 shared cores (timings noisy)", "fit_cdnow": fit, "synthetic_log": logs,
               "sim_params": SIM_PARAMS, "cli": cli}
-    out = ROOT / "benchmarks" / "results" / "clv.json"
     from promolift.io import atomic_write_json
 
     atomic_write_json(out, result)

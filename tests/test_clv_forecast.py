@@ -135,3 +135,24 @@ def test_inner_split_level_reads_no_order_after_the_calibration_end():
     extra = pd.DataFrame({"customer": tx["customer"].iloc[:500].to_numpy(),
                           "date": pd.Timestamp("1998-01-15"), "value": 1.0})
     assert inner_split_level(pd.concat([scrambled, extra], ignore_index=True), cal, 13.0) == info
+
+
+def test_median_forecast_beats_the_mean_and_zero_on_mae_for_cdnow():
+    """The point of the median: lower absolute error than the mean, and than predicting 0."""
+    from promolift.clv import fit_clv, rfm_summary
+    from promolift.clv.holdout import bgnbd_predictions, holdout_metrics
+
+    tx = load_transactions(load_cdnow_sample(), customer_col="customer_id", date_col="date",
+                           value_col="dollar_value")
+    summary = rfm_summary(tx, calibration_end="1997-09-30", observation_end="1998-06-30")
+    res = fit_clv(summary)
+    h = res.summary["holdout"]
+    assert h["median"]["mae"] < h["mae"]
+    zero_mae = float(summary["frequency_holdout"].mean())
+    assert h["median"]["mae"] < zero_mae
+    assert h["median"]["predicted"] < h["predicted"]  # the median's total is low by design
+    table = res.table.set_index("customer")
+    assert (table["median_purchases"] >= 0).all() and (table["median_purchases"] % 1 == 0).all()
+    actual = summary[["frequency_holdout"]].rename(columns={"frequency_holdout": "purchases"})
+    m = holdout_metrics(actual, bgnbd_predictions(res.bgnbd, summary, 39.0))
+    assert m["median_mae"] == pytest.approx(h["median"]["mae"])
