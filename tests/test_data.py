@@ -136,6 +136,29 @@ def test_encoder_errors(frame, config):
         enc.transform(bad)
 
 
+def test_encoder_matrix_matches_transform_codes(frame, config):
+    """The predicting matrix holds the category's index where transform holds the category."""
+    enc = FeatureEncoder().fit(load_campaign(frame, config).X)
+    new = pd.DataFrame({"age": [np.nan, 31.0, 40.0], "channel": ["Web", "Fax", None]})
+    out = enc.matrix(new)
+    assert out.shape == (3, 2) and out.dtype == np.float64
+    np.testing.assert_array_equal(out[:, 0], [np.nan, 31.0, 40.0])
+    np.testing.assert_array_equal(out[:, 1], [1.0, np.nan, np.nan])  # Phone=0, Web=1
+    codes = enc.transform(new)["channel"].cat.codes.to_numpy()
+    np.testing.assert_array_equal(np.where(codes < 0, np.nan, codes), out[:, 1])
+    # a few JSON-like records, a large frame and a category column all give the same codes
+    records = {"age": [None, 31, 40], "channel": ["Web", "Fax", None]}
+    np.testing.assert_array_equal(enc.matrix(records), out)
+    big = pd.concat([new] * 50, ignore_index=True)
+    np.testing.assert_array_equal(enc.matrix(big), np.tile(out, (50, 1)))
+    as_cat = new.assign(channel=pd.Categorical(new["channel"], categories=["Web", "Fax", "Phone"]))
+    np.testing.assert_array_equal(enc.matrix(as_cat), out)
+    with pytest.raises(DataError, match=r"feature 'age' must be numeric but has 'x' at data row 2"):
+        enc.matrix({"age": [1.0, "x", None], "channel": ["Web"] * 3})
+    with pytest.raises(DataError, match=r"missing feature column\(s\) the model was trained on: channel"):
+        enc.matrix({"age": [1.0]})
+
+
 def test_load_customers_ignores_extra_columns(frame):
     ids, X = load_customers(frame, id_column="customer_id", features=["age"])
     assert list(X.columns) == ["age"] and len(ids) == 600

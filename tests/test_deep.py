@@ -95,6 +95,18 @@ def test_predict_handles_missing_and_unseen(X, fitted):
     assert pred.shape == (50, model.n_arms_, 3) and np.isfinite(pred).all()
 
 
+def test_encoded_matrix_reads_like_the_training_frame(X, fitted):
+    """predict reads the encoded matrix by position; fit reads the frame by name: same inputs."""
+    model, _ = fitted
+    Z = X.head(64).copy()
+    Z.loc[Z.index[:8], "history"] = np.nan
+    frame = model._arrays(Z, list(model.numeric_features_), list(model.categorical_features_),
+                          np.asarray(model.num_mean_), np.asarray(model.num_std_), model.categories_)
+    matrix = model._features(model._validate_predict_features(Z))
+    for a, b in zip(frame, matrix, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_chain_funnel(sim, X):
     n = 2000
     model = DeepModel(chain=(0, 1), max_epochs=2, d_token=16, n_layers=1).fit(

@@ -156,11 +156,11 @@ class _AdditiveModel:
     """Spend under arm 1 = 100 + 20·x0 − 10·x1 + 30·[c == "b"]; control spends 100: an
     additive profit whose Shapley values are known in closed form."""
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """``X``: the bundle's encoded matrix, columns x0, x1, (noise x2, ...,) then c as its
+        category's index (a = 0, b = 1)."""
         n = len(X)
-        lift = 20 * X["x0"].to_numpy() - 10 * X["x1"].to_numpy() + 30 * (X["c"] == "b").to_numpy()
-        for j in range(2, sum(c.startswith("x") for c in X.columns)):  # noise features: no effect
-            lift = lift + 0 * X[f"x{j}"].to_numpy()
+        lift = 20 * X[:, 0] - 10 * X[:, 1] + 30 * (X[:, -1] == 1)
         pred = np.zeros((n, 2, 2))
         pred[:, :, 1] = 100.0
         pred[:, 1, 1] += lift
@@ -234,9 +234,16 @@ class _SimulatorTruth:
     promolift.datasets.simulator, on encoded features): explanations of it must find the true
     effect modifiers."""
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def __init__(self, encoder: FeatureEncoder) -> None:
+        self.encoder = encoder
+
+    def predict(self, M: np.ndarray) -> np.ndarray:
         from promolift.datasets.simulator import _arm_effects, _sigmoid
 
+        X = pd.DataFrame(M, columns=self.encoder.columns_)  # the bundle's encoded matrix, decoded
+        for col, cats in self.encoder.categories_.items():
+            X[col] = pd.Categorical.from_codes(np.nan_to_num(M[:, self.encoder.columns_.index(col)],
+                                                             nan=-1).astype(int), categories=cats)
         zh = np.nan_to_num((np.log(X["history"].to_numpy(dtype=float)) - 5.0) / 0.8)
         rec, wv = (
             X["recency"].to_numpy(dtype=float),
@@ -270,7 +277,7 @@ def test_simulator_truth_effect_modifiers_rank_top(bundle, sim, customers):
     web_visits only move the baseline."""
     oracle = dataclasses.replace(
         bundle,
-        models={"t": _SimulatorTruth()},
+        models={"t": _SimulatorTruth(bundle.encoder)},
         weights={"t": 1.0},
         calibration={"t": np.ones((3, 3))},
     )

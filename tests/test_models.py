@@ -261,6 +261,21 @@ def test_predict_column_order_extra_columns_and_strings(small, small_fitted):
     np.testing.assert_array_equal(model.predict(shuffled), expected)
 
 
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_predict_on_encoded_matrix_equals_frame(kind, small, small_fitted):
+    """The serving path (encoded float matrix) predicts exactly what the DataFrame path does."""
+    from promolift.data import FeatureEncoder
+
+    X, _, _ = small
+    model = small_fitted[kind]
+    enc = FeatureEncoder.from_dict({"columns": list(X.columns), "categories": model.categories_,
+                                    "numeric": [c for c in X.columns if c not in model.categories_]})
+    rows = X.iloc[:40]
+    np.testing.assert_allclose(model.predict(enc.matrix(rows)), model.predict(rows), rtol=1e-12)
+    with pytest.raises(DataError, match=r"encoded feature matrix of shape \(n >= 1, "):
+        model.predict(enc.matrix(rows)[:, :-1])
+
+
 def test_predict_unseen_category_is_missing_not_error(small, small_fitted):
     X, _, _ = small
     model = small_fitted["t"]

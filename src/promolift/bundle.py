@@ -141,17 +141,19 @@ class ModelBundle:
         """The economics bound to the training customers behind :attr:`oof`."""
         return self.economics.with_values(self.oof.conversion_value)
 
-    def predict_kinds(self, X: pd.DataFrame, kinds: list[str] | None = None) -> dict[str, np.ndarray]:
+    def predict_kinds(self, X: pd.DataFrame | np.ndarray, kinds: list[str] | None = None
+                      ) -> dict[str, np.ndarray]:
         """Calibrated predictions (n, K, M) of each fitted kind (and derived ``a@funnel`` kind
-        asked for) on raw features ``X``."""
+        asked for) on raw features ``X``, or on their encoded matrix (:meth:`FeatureEncoder.matrix
+        <promolift.data.FeatureEncoder.matrix>`)."""
         wanted = kinds or list(self.models)
         base = {k.split("@")[0] for k in wanted} | ({"relative"} if any("@" in k for k in wanted) else set())
-        Xe = self.encoder.transform(X)
+        Xe = X if isinstance(X, np.ndarray) else self.encoder.matrix(X)
         preds = {k: self.models[k].predict(Xe) * self.calibration[k] for k in base}
         preds = with_derived(preds, self.config.funnel) if any("@" in k for k in wanted) else preds
         return {k: preds[k] for k in wanted}
 
-    def predict(self, X: pd.DataFrame, weights: dict[str, float] | None = None) -> np.ndarray:
+    def predict(self, X: pd.DataFrame | np.ndarray, weights: dict[str, float] | None = None) -> np.ndarray:
         """Predictions (n, K, M) of a blend of kinds (default: the chosen candidate's)."""
         weights = self.weights if weights is None else weights
         used = [k for k, w in weights.items() if w > 0] or ["constant"]  # may be derived kinds
@@ -252,6 +254,11 @@ class ModelBundle:
         if config.arm_names != manifest["arms"] or config.outcome_names != manifest["outcomes"]:
             raise BundleError(f"{path}: manifest arms/outcomes disagree with its config.")
         models = {k: load_model(path / "models" / k) for k in manifest["kinds"]}
+        encoder = FeatureEncoder.from_dict(manifest["feature_schema"])
+        for kind, model in models.items():  # they read the encoder's matrix by position
+            if list(model.feature_names_in_) != encoder.columns_ or model.categories_ != encoder.categories_:
+                raise BundleError(f"{path}: model '{kind}' takes other features than the bundle's "
+                                  "feature schema. Re-run 'promolift train'.")
         with np.load(path / "validation.npz") as z:
             oof = OutOfFold(
                 predictions=with_derived({k: z[f"pred_{k}"].astype(np.float64) for k in manifest["kinds"]},
@@ -261,7 +268,7 @@ class ModelBundle:
             )
         return cls(
             config=config,
-            encoder=FeatureEncoder.from_dict(manifest["feature_schema"]),
+            encoder=encoder,
             models=models,
             weights={k: float(v) for k, v in manifest["weights"].items()},
             oof=oof,

@@ -643,23 +643,21 @@ def _permutation_weights(
     return unique, W
 
 
-def _mix(
-    bundle: ModelBundle, Xe: pd.DataFrame, bge: pd.DataFrame, masks: np.ndarray
-) -> pd.DataFrame:
-    """Frame of n x S x B rows: customer i's values on the coalition's features, background row
-    b's elsewhere (encoded columns, which the encoder passes through unchanged)."""
-    out = {}
-    for j, col in enumerate(Xe.columns):
-        m = masks[None, :, j, None]
-        x, b = Xe[col], bge[col]
-        if isinstance(x.dtype, pd.CategoricalDtype):
-            codes = np.where(
-                m, x.cat.codes.to_numpy()[:, None, None], b.cat.codes.to_numpy()[None, None, :]
-            )
-            out[col] = pd.Categorical.from_codes(codes.ravel(), dtype=x.dtype)
-        else:
-            out[col] = np.where(m, x.to_numpy()[:, None, None], b.to_numpy()[None, None, :]).ravel()
-    return pd.DataFrame(out, columns=Xe.columns)
+def _mix(Xe: np.ndarray, bge: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Encoded matrix of n x S x B rows: customer i's values on the coalition's features,
+    background row b's elsewhere."""
+    mixed = np.where(masks[None, :, None, :], Xe[:, None, None, :], bge[None, None, :, :])
+    return mixed.reshape(-1, Xe.shape[1])
+
+
+def _bound_economics(bundle: ModelBundle, rows: np.ndarray):
+    """The bundle's economics bound to encoded ``rows`` (their future value per conversion)."""
+    economics, enc = bundle.economics, bundle.encoder
+    col = economics.conversion_value_column
+    if col is None:
+        return economics
+    frame = pd.DataFrame({col: rows[:, enc.columns_.index(col)]} if col in enc.numeric_ else {})
+    return economics.for_customers(frame)  # a column that is no numeric feature: its error
 
 
 def _shapley(
@@ -681,17 +679,16 @@ def _shapley(
     empty = int(np.flatnonzero(~masks.any(axis=1))[0])
     full = int(np.flatnonzero(masks.all(axis=1))[0])
     enc = bundle.encoder
-    Xe, bge = enc.transform(X, source="X"), enc.transform(background, source="background")
+    Xe, bge = enc.matrix(X, source="X"), enc.matrix(background, source="background")
     S, B, n = len(masks), len(bge), len(X)
-    economics = bundle.economics
     chunk = max(1, _MAX_ROWS_PER_CALL // (S * B))
     v = np.empty((n, S))
     arms = np.empty(n, dtype=np.intp)
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
         m = sl.stop - start
-        frame = _mix(bundle, Xe.iloc[sl], bge, masks)
-        value = economics.for_customers(frame).value_cost(bundle.predict(frame, weights))[0].reshape(m, S, B, -1)
+        rows = _mix(Xe[sl], bge, masks)
+        value = _bound_economics(bundle, rows).value_cost(bundle.predict(rows, weights))[0].reshape(m, S, B, -1)
         arms[sl] = _arms(value[:, full, 0], None if arm is None else arm[sl])
         v[sl] = np.take_along_axis(value, arms[sl, None, None, None], axis=3)[..., 0].mean(axis=2)
     phi = v @ W
@@ -768,36 +765,6 @@ class _TreeModel:
         return self.bundle.economics.value_cost(pred)[0]
 
 
-def _booster_matrix(bundle: ModelBundle, model: Any, X: pd.DataFrame) -> np.ndarray:
-    """What the model's boosters read, as float64 (categories as codes, missing or unseen as
-    NaN), straight from raw ``X`` with the encoder's rules (text of the value, unseen = missing)
-    -- without building pandas categoricals, which dominate the cost of one customer."""
-    out = np.empty((len(X), len(model.feature_names_in_)))
-    for j, name in enumerate(model.feature_names_in_):
-        raw = X[name]
-        cats = model.categories_.get(name)
-        if cats is None:
-            if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(
-                raw.dtype
-            ):
-                out[:, j] = raw.to_numpy(dtype=np.float64, na_value=np.nan)
-                continue
-            values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            if (np.isnan(values) & raw.notna().to_numpy()).any():
-                bundle.encoder.transform(X, source="X")  # raises its error naming row and column
-            out[:, j] = values
-            continue
-        obj = raw.to_numpy(dtype=object, na_value=None)
-        missing = pd.isna(obj)
-        text = np.where(missing, "", obj).astype(str)
-        ordered = np.asarray(cats, dtype=str)
-        order = np.argsort(ordered, kind="stable")
-        pos = np.clip(np.searchsorted(ordered[order], text), 0, len(cats) - 1)
-        found = ~missing & (ordered[order][pos] == text)
-        out[:, j] = np.where(found, order[pos], np.nan)
-    return out
-
-
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
@@ -807,7 +774,7 @@ def _tree(
 ) -> Explanation:
     tm = _TreeModel(bundle, weights)
     n, p, L = len(X), X.shape[1], len(tm.boosters)
-    A = _booster_matrix(bundle, bundle.models[tm.kinds[0]], X) if L else np.zeros((n, p))
+    A = bundle.encoder.matrix(X, source="X") if L else np.zeros((n, p))
     phi = np.zeros((n, L, p))  # raw-scale contributions per booster
     slope = np.zeros((n, L))
     c = np.zeros((n, L))

@@ -32,6 +32,7 @@ from promolift.errors import (
     NotFittedError,
     did_you_mean,
 )
+from promolift.data.encode import category_codes
 from promolift.io import atomic_write_bytes
 from promolift.models.lgbm import (
     BoosterComponent,
@@ -424,13 +425,17 @@ class ResponseModel(BaseEstimator):
             setattr(self, name, value)
         return self
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Expected value of every outcome for every row under every arm.
 
         Parameters
         ----------
-        X : pandas.DataFrame of shape (n, p)
-            Features with (at least) the columns seen in fit; extra columns are ignored.
+        X : pandas.DataFrame of shape (n, p), or numpy.ndarray
+            Features with (at least) the columns seen in fit; extra columns are ignored. Or the
+            encoded float matrix (:meth:`FeatureEncoder.matrix
+            <promolift.data.FeatureEncoder.matrix>`: columns in ``feature_names_in_`` order,
+            categorical values as their index in ``categories_``, NaN for missing), which skips
+            the DataFrame conversion (the serving path).
 
         Returns
         -------
@@ -446,7 +451,7 @@ class ResponseModel(BaseEstimator):
             If a fitted column is missing or has an incompatible dtype.
         """
         self._check_is_fitted()
-        Xv = self._validate_predict_features(X)
+        Xv = self._check_matrix(X) if isinstance(X, np.ndarray) else self._validate_predict_features(X)
         pred = self._predict(Xv)
         binary = np.array([t == "binary" for t in self.outcome_types_])
         lower = np.where(binary | self.nonnegative_, 0.0, -np.inf)
@@ -543,7 +548,14 @@ class ResponseModel(BaseEstimator):
                 "training data before using this model."
             )
 
-    def _validate_predict_features(self, X: Any) -> pd.DataFrame:
+    def _check_matrix(self, X: np.ndarray) -> np.ndarray:
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names_in_) or X.shape[0] == 0:
+            raise DataError(f"X must be the encoded feature matrix of shape (n >= 1, "
+                            f"{len(self.feature_names_in_)}); got shape {X.shape}.")
+        return X.astype(np.float64, copy=False)
+
+    def _validate_predict_features(self, X: Any) -> np.ndarray:
+        """``X`` as the encoded float matrix (see :meth:`predict`)."""
         _check_frame(X)
         names = list(self.feature_names_in_)
         missing = [c for c in names if c not in X.columns]
@@ -553,30 +565,27 @@ class ResponseModel(BaseEstimator):
                 f"{', '.join(repr(c) for c in sorted(missing))}. Add them (NaN is allowed for "
                 "missing values)."
             )
-        converted: dict[str, Any] = {}
+        out = np.empty((len(X), len(names)), dtype=np.float64)
         bad = []
-        for name in names:
+        for j, name in enumerate(names):
             col = X[name]
             cats = self.categories_.get(name)
             if cats is not None:
-                if isinstance(col.dtype, pd.CategoricalDtype):
-                    converted[name] = col.array
-                elif pd.api.types.is_numeric_dtype(col.dtype) and not col.notna().any():
-                    converted[name] = pd.Categorical(col.astype(object), categories=cats)
-                elif pd.api.types.is_string_dtype(col.dtype) or col.dtype == object:
-                    # unseen values become missing, as LightGBM does for category dtypes
-                    converted[name] = pd.Categorical(col.where(col.isin(cats)), categories=cats)
-                else:
+                if not (isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col.dtype)
+                        or col.dtype == object or (pd.api.types.is_numeric_dtype(col.dtype)
+                                                   and not col.notna().any())):
                     bad.append(f"'{name}' is categorical in fit but {col.dtype} here")
+                    continue
+                out[:, j] = category_codes(col, cats)  # unseen values become missing
             elif pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
-                converted[name] = _as_float_column(col)
+                out[:, j] = _as_float_column(col)
             else:
                 bad.append(f"'{name}' is numeric in fit but {col.dtype} here")
         if bad:
             raise DataError(
                 f"X column dtype mismatch: {'; '.join(bad)}. Use the dtypes of the training data."
             )
-        return pd.DataFrame(converted, index=X.index, columns=names)
+        return out
 
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()

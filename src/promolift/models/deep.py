@@ -295,25 +295,33 @@ class DeepModel(ResponseModel):
 
     def _arrays(
         self,
-        X: pd.DataFrame,
+        X: pd.DataFrame | np.ndarray,
         numeric: list[str],
         categorical: list[str],
         mean: np.ndarray,
         std: np.ndarray,
         categories: dict[str, list[Any]],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Standardised numbers, their missing mask and category codes (0 = missing/unseen)
+        from a training frame or the encoded matrix of :meth:`predict`."""
         n = len(X)
-        raw = np.column_stack([X[c].to_numpy(np.float64) for c in numeric]) if numeric else (
-            np.zeros((n, 0))
-        )
+        if isinstance(X, np.ndarray):
+            at = {c: j for j, c in enumerate(self.feature_names_in_)}
+            raw = X[:, [at[c] for c in numeric]]
+            cat = X[:, [at[c] for c in categorical]]
+            codes = np.where(np.isnan(cat), 0, cat + 1).astype(np.int64)
+        else:
+            raw = np.column_stack([X[c].to_numpy(np.float64) for c in numeric]) if numeric else (
+                np.zeros((n, 0))
+            )
+            codes = np.zeros((n, len(categorical)), dtype=np.int64)
+            for j, c in enumerate(categorical):
+                col = pd.Categorical(
+                    np.asarray(X[c].astype(object), dtype=object), categories=categories[c]
+                )
+                codes[:, j] = col.codes.astype(np.int64) + 1
         miss = np.isnan(raw)
         z = np.where(miss, 0.0, (raw - mean) / std).astype(np.float32)
-        codes = np.zeros((n, len(categorical)), dtype=np.int64)
-        for j, c in enumerate(categorical):
-            col = pd.Categorical(
-                np.asarray(X[c].astype(object), dtype=object), categories=categories[c]
-            )
-            codes[:, j] = col.codes.astype(np.int64) + 1  # 0 = missing / unseen
         return z, miss, codes
 
     def _network(self, n_numeric: int, cardinalities: list[int], n_arms: int, heads: list[str]):

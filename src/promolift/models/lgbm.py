@@ -135,8 +135,10 @@ class BoosterComponent:
     odds_divisor: float = 1.0
     kind: ClassVar[str] = "booster"
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        pred = self.booster.predict(X, num_iteration=self.num_iteration)
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        # one thread: parallelism is across boosters (run_parallel); OpenMP threads for a few
+        # rows cost far more than they save, above all on a busy machine
+        pred = self.booster.predict(X, num_iteration=self.num_iteration, num_threads=1)
         pred = np.asarray(pred, dtype=np.float64)
         if self.objective == "binary" and self.odds_divisor != 1.0:
             pred = _divide_odds(pred, self.odds_divisor)

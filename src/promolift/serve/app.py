@@ -183,14 +183,13 @@ class ModelRegistry:
 
 
 # ---------------------------------------------------------------------------------- reason codes
-def reason_codes(state: ServingState, X: pd.DataFrame, arm: np.ndarray, top: int) -> list[list[dict]]:
-    """Reason codes for each customer's arm (a treated arm for control: why it was not worth it)."""
-    try:
-        from promolift.explain import reason_codes as explain
-    except ImportError:  # pragma: no cover - the explain module ships with promolift
-        top = 0
+def reason_codes(state: ServingState, X: pd.DataFrame | None, arm: np.ndarray, top: int,
+                 n: int) -> list[list[dict]]:
+    """Reason codes for each of the ``n`` customers' arm (a treated arm for control: why it was
+    not worth it); ``X`` (raw features) may be ``None`` when ``top`` is 0."""
     if top <= 0:
-        return [[] for _ in range(len(X))]
+        return [[] for _ in range(n)]
+    from promolift.explain import reason_codes as explain
 
     out = explain(state.bundle, X, arm, weights=state.weights, top=top)
     return [[{"feature": r.feature, "value": _jsonable(r.value), "contribution": float(r.contribution),
@@ -401,9 +400,19 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         customers = body.customers
         n = len(customers)
         request.state.customers, request.state.model_version = n, state.version
-        X = pd.DataFrame(_columns(customers, columns, numeric), columns=columns)
-        pred = state.bundle.predict(X, state.weights)
-        value, cost = state.bundle.economics.for_customers(X).value_cost(pred)
+        raw = _columns(customers, columns, numeric)
+        frame = None  # raw features as a DataFrame: built only for what needs one
+
+        def X() -> pd.DataFrame:
+            nonlocal frame
+            frame = pd.DataFrame(raw, columns=columns) if frame is None else frame
+            return frame
+
+        pred = state.bundle.predict(state.bundle.encoder.matrix(raw), state.weights)
+        economics = state.bundle.economics
+        if economics.conversion_value_column is not None:
+            economics = economics.for_customers(X())
+        value, cost = economics.value_cost(pred)
         if body.arms is not None:
             off = ~np.isin(state.arms, body.arms)
             off[0] = False
@@ -420,7 +429,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             arm[limited] = 0
             metrics.set_budget(campaign, store.spent(campaign), budget)
         top = settings.reasons if body.reasons is None else body.reasons
-        reasons = reason_codes(state, X, preferred, top)
+        reasons = reason_codes(state, X() if top > 0 else None, preferred, top, n)
         profit, spend = value[rows, arm], cost[rows, arm]
         names, pref_names = state.arms[arm].tolist(), state.arms[preferred].tolist()
         ids = [c.id for c in customers]
@@ -533,7 +542,7 @@ def _columns(customers: list, columns: list[str], numeric: set[str]) -> dict[str
         if col in numeric:
             out[col] = np.array(values, dtype=np.float64)  # None -> NaN
         else:
-            out[col] = pd.array([None if v is None else str(v) for v in values], dtype=object)
+            out[col] = np.array([None if v is None else str(v) for v in values], dtype=object)
     return out
 
 
