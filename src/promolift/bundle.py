@@ -81,14 +81,27 @@ def through_funnel(pred: np.ndarray, relative: np.ndarray, funnel: int) -> np.nd
     return out
 
 
-def with_derived(predictions: dict[str, np.ndarray], funnel: tuple[int, str] | None) -> dict[str, np.ndarray]:
-    """Add the derived kinds ``"<learner>@<funnel>"`` (see :func:`through_funnel`) when possible."""
+def with_derived(predictions: dict[str, np.ndarray], funnel: tuple[int, str] | None,
+                 per_unit: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Add the derived kinds ``"<learner>@<funnel>"`` (see :func:`through_funnel`) when possible,
+    and ``"relative@<funnel>"`` given ``per_unit`` (K, M), each arm's mean outcomes per funnel
+    unit: the relative model's funnel prediction times them, i.e. customers ranked by the dense
+    funnel outcome alone (e.g. spend = P(visit) × the arm's spend per visit)."""
     if funnel is None or "relative" not in predictions:
         return predictions
     index, name = funnel
     derived = {f"{k}@{name}": through_funnel(p, predictions["relative"], index)
                for k, p in predictions.items() if k not in ("constant", "relative") and "@" not in k}
+    if per_unit is not None:
+        derived[f"relative@{name}"] = predictions["relative"][:, :, [index]] * np.asarray(per_unit)[None]
     return predictions | derived
+
+
+def _per_unit(models: dict[str, Any], config: CampaignConfig) -> np.ndarray | None:
+    relative = models.get("relative")
+    if config.funnel is None or not hasattr(relative, "per_unit"):
+        return None
+    return relative.per_unit(config.funnel[0])
 
 
 @dataclass(frozen=True)
@@ -150,7 +163,8 @@ class ModelBundle:
         base = {k.split("@")[0] for k in wanted} | ({"relative"} if any("@" in k for k in wanted) else set())
         Xe = X if isinstance(X, np.ndarray) else self.encoder.matrix(X)
         preds = {k: self.models[k].predict(Xe) * self.calibration[k] for k in base}
-        preds = with_derived(preds, self.config.funnel) if any("@" in k for k in wanted) else preds
+        if any("@" in k for k in wanted):
+            preds = with_derived(preds, self.config.funnel, _per_unit(self.models, self.config))
         return {k: preds[k] for k in wanted}
 
     def predict(self, X: pd.DataFrame | np.ndarray, weights: dict[str, float] | None = None) -> np.ndarray:
@@ -262,7 +276,7 @@ class ModelBundle:
         with np.load(path / "validation.npz") as z:
             oof = OutOfFold(
                 predictions=with_derived({k: z[f"pred_{k}"].astype(np.float64) for k in manifest["kinds"]},
-                                         config.funnel),
+                                         config.funnel, _per_unit(models, config)),
                 Y=z["Y"], treatment=z["treatment"], propensity=z["propensity"],
                 conversion_value=z["conversion_value"] if "conversion_value" in z.files else None,
             )

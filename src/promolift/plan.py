@@ -23,7 +23,7 @@ from promolift.errors import DataError, did_you_mean
 from promolift.evaluate.policy import policy_gain
 from promolift.io import atomic_write_frame, atomic_write_json
 from promolift.optimize import allocate
-from promolift.selection import Constraints, candidates, choose, score_candidates
+from promolift.selection import Constraints, candidates, select
 
 __all__ = ["Plan", "make_plan", "segment_breakdown", "PLAN_COLUMNS"]
 
@@ -175,13 +175,12 @@ def make_plan(
     effective_budget = None if budget is None else budget * (1 - safety_margin)
     constraints = Constraints.for_population(n, budget=effective_budget, max_contacts=max_contacts,
                                              arm_caps=caps, min_roi=min_roi)
-    selection, chosen = None, "as trained"
+    selection, chosen, rule = None, "as trained", None
     weights = bundle.weights
     if reselect:
         cands = candidates(list(bundle.models), funnel=bundle.config.model.funnel_outcome)
-        selection = score_candidates(bundle.oof, bundle.oof_economics, constraints, cands)
-        best = choose(selection)
-        chosen, weights = best["candidate"], dict(best["weights"])
+        selection, best = select(bundle.oof, bundle.oof_economics, constraints, cands)
+        chosen, weights, rule = best["candidate"], dict(best["weights"]), best["rule"]
     pred = bundle.predict(X, weights)
     value, cost = economics.value_cost(pred)
     alloc = allocate(value, cost, method=solver, **constraints.absolute(n))
@@ -206,7 +205,7 @@ def make_plan(
         "customers": n,
         "constraints": {"budget": budget, "safety_margin": safety_margin, "effective_budget": effective_budget,
                         "max_contacts": max_contacts, "arm_caps": arm_caps or {}, "min_roi": min_roi},
-        "policy": {"candidate": chosen, "weights": weights},
+        "policy": {"candidate": chosen, "weights": weights, "rule": rule},
         "solver": alloc.method,
         "status": alloc.status,
         "shadow_price": float(alloc.shadow_price),

@@ -22,9 +22,12 @@ from promolift.economics import Economics
 from promolift.evaluate.policy import per_row_contributions, policy_gain
 from promolift.optimize import allocate
 
-__all__ = ["Constraints", "Candidate", "candidates", "choose", "score_candidates"]
+__all__ = ["Constraints", "Candidate", "anchor_for", "candidates", "choose", "choose_anchored", "choose_bagged",
+           "score_candidates", "select"]
 
 SHRINKAGE = (0.75, 0.5, 0.25)
+ANCHOR_Z = 2.0
+"""Paired standard errors by which a candidate must beat a constrained plan's default policy."""
 LEARNERS = ("t", "x", "dr", "deep")
 TARGETS = ("constant", "relative")
 """Simple models the learners are shrunk towards: the same absolute effect for everybody, and
@@ -104,6 +107,9 @@ def candidates(kinds: list[str], funnel: str | None = None) -> list[Candidate]:
                                      {k: v / 2 for k, v in via.items()} | {"relative": 0.5}, 4))
     out = [Candidate("nobody", {}, 0),
            *(Candidate(t, {t: 1.0}, 1 + TARGETS.index(t)) for t in targets)]
+    if funnel is not None and "relative" in kinds:
+        # the relative model ranking customers by the dense funnel outcome alone (see with_derived)
+        out.append(Candidate(f"relative via {funnel}", {f"relative@{funnel}": 1.0}, 2))
     for name, w in bases:
         out.append(Candidate(name, w, 3 + len(SHRINKAGE)))
         for target in targets:
@@ -111,6 +117,40 @@ def candidates(kinds: list[str], funnel: str | None = None) -> list[Candidate]:
                 weights = {k: v * s for k, v in w.items()} | {target: 1.0 - s}
                 out.append(Candidate(f"{name} shrunk {1 - s:.0%} to {target}", weights, 5 - i))
     return out + chained
+
+
+def anchor_for(cands: list[Candidate], constraints: Constraints) -> str | None:
+    """The default policy of a plan whose constraints bind (a budget, contact or arm caps), or
+    None for an unconstrained plan (then the one-standard-error rule applies).
+
+    Under a cap the plan must *rank* customers, so "nobody" and "constant" (which ranks nobody:
+    its cap picks customers at random) are poor defaults. The default is the simplest ranking
+    model: the relative model ranked by the dense funnel outcome when there is one ("relative
+    via visit"), else "relative".
+    """
+    if constraints.budget_per_customer is None and constraints.contact_share is None and not (
+            constraints.arm_cap_shares and any(c is not None for c in constraints.arm_cap_shares)):
+        return None
+    names = [c.name for c in cands]
+    return next((n for n in names if n.startswith("relative via ")), "relative" if "relative" in names else None)
+
+
+def choose_anchored(table: pd.DataFrame, contributions: np.ndarray, anchor: str, *, z: float = ANCHOR_Z
+                    ) -> pd.Series:
+    """Keep the ``anchor`` candidate unless another one beats it by ``z`` paired standard errors
+    (then the best of those that do).
+
+    Among ~40 candidates the largest of their noise-only differences from the anchor is around
+    two standard errors, so a one-standard-error margin mostly chases noise; ``contributions``
+    are the per-row DR terms in ``table``'s order (``score_candidates(..., return_contributions=True)``).
+    """
+    i = int(np.flatnonzero(table["candidate"].to_numpy() == anchor)[0])
+    diff = contributions - contributions[:, [i]]
+    gain = diff.mean(axis=0)
+    se = diff.std(axis=0, ddof=1) / np.sqrt(len(diff))
+    beats = (se > 0) & (gain > z * se)
+    j = int(np.argmax(np.where(beats, gain, -np.inf))) if beats.any() else i
+    return table.iloc[j]
 
 
 def choose(table: pd.DataFrame) -> pd.Series:
@@ -126,6 +166,47 @@ def choose(table: pd.DataFrame) -> pd.Series:
     return near.sort_values(["complexity", "profit_per_1000"], ascending=[True, False]).iloc[0]
 
 
+def choose_bagged(
+    table: pd.DataFrame,
+    contributions: np.ndarray,
+    *,
+    n_boot: int = 200,
+    random_state: int = 0,
+) -> pd.Series:
+    """Bootstrap-averaged choice: the blend of candidates weighted by how often each one is the
+    best on a bootstrap resample of the cross-validated rows.
+
+    The argmax over candidates whose estimates differ by less than their noise is itself a
+    noisy pick; averaging it over resamples (bagging the selection, cf. Breiman's "bumping")
+    turns the choice into a smooth blend of the candidates that are plausibly best, in
+    proportion to the evidence for each. ``contributions`` are the per-row DR terms of every
+    candidate's plan in ``table``'s row order (``score_candidates(..., return_contributions=True)``).
+    Candidates are blends of kinds, so the result is one: its ``weights`` are the bootstrap
+    frequencies times each candidate's weights. Returns a row like ``table``'s, with
+    ``candidate`` describing the mix and ``share`` the frequencies.
+    """
+    n, m = contributions.shape
+    rng = np.random.default_rng(random_state)
+    wins = np.zeros(m)
+    for _ in range(n_boot):
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        wins[int(np.argmax(counts @ contributions))] += 1
+    share = wins / n_boot
+    weights: dict[str, float] = {}
+    for i in np.flatnonzero(share):
+        for kind, w in table.iloc[i]["weights"].items():
+            weights[kind] = weights.get(kind, 0.0) + float(share[i]) * w
+    top = np.flatnonzero(share)[np.argsort(-share[np.flatnonzero(share)], kind="stable")]
+    mix = ", ".join(f"{table.iloc[i]['candidate']} {share[i]:.0%}" for i in top[:3])
+    if len(top) > 3:
+        mix += f", {len(top) - 3} more"
+    row = table.iloc[int(top[0])].copy()
+    row["candidate"] = table.iloc[int(top[0])]["candidate"] if len(top) == 1 else f"bagged: {mix}"
+    row["weights"] = {k: w for k, w in weights.items() if w > 0}
+    row["share"] = {table.iloc[i]["candidate"]: float(share[i]) for i in top}
+    return row
+
+
 def score_candidates(
     oof: OutOfFold,
     economics: Economics,
@@ -133,12 +214,15 @@ def score_candidates(
     cands: list[Candidate],
     *,
     solver: str = "lagrangian",
-) -> pd.DataFrame:
+    return_contributions: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray]:
     """Cross-validated incremental profit per 1,000 customers of each candidate's plan.
 
     Returns a frame sorted best first with columns candidate, profit_per_1000, stderr, ci_low,
     ci_high, contact_share, cost_per_customer (planned), weights, complexity, and
-    stderr_vs_best (paired standard error of the difference from the best candidate).
+    stderr_vs_best (paired standard error of the difference from the best candidate). With
+    ``return_contributions`` also the per-row DR contributions (n, len(frame)), in the frame's
+    row order (see :func:`choose_bagged`).
     """
     n = len(oof.treatment)
     reward = economics.realized_profit(oof.Y, oof.treatment)
@@ -169,5 +253,32 @@ def score_candidates(
     diff = np.stack(contributions, axis=1)
     diff -= diff[:, [int(table["profit_per_1000"].idxmax())]]
     table["stderr_vs_best"] = 1000 * diff.std(axis=0, ddof=1) / np.sqrt(n)
-    table = table.sort_values("profit_per_1000", ascending=False, kind="stable")
-    return table.reset_index(drop=True)
+    order = np.asarray(table.sort_values("profit_per_1000", ascending=False, kind="stable").index)
+    table = table.loc[order].reset_index(drop=True)
+    if return_contributions:
+        return table, np.stack(contributions, axis=1)[:, order]
+    return table
+
+
+def select(
+    oof: OutOfFold,
+    economics: Economics,
+    constraints: Constraints,
+    cands: list[Candidate],
+    *,
+    solver: str = "lagrangian",
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Score the candidates under ``constraints`` and choose one: unconstrained by the
+    one-standard-error rule (:func:`choose`); when the constraints bind, the default ranking
+    policy (:func:`anchor_for`) unless another beats it clearly (:func:`choose_anchored`).
+    Returns the scored table and the chosen row (its ``rule`` says which rule chose)."""
+    table, contributions = score_candidates(oof, economics, constraints, cands, solver=solver,
+                                            return_contributions=True)
+    anchor = anchor_for(cands, constraints)
+    if anchor is None:
+        best = choose(table).copy()
+        best["rule"] = "one standard error"
+    else:
+        best = choose_anchored(table, contributions, anchor).copy()
+        best["rule"] = f"default {anchor!r} unless beaten by {ANCHOR_Z:g} paired standard errors"
+    return table, best

@@ -20,7 +20,7 @@ from promolift.evaluate.metrics import uplift_report
 from promolift.evaluate.scores import outcome_scores
 from promolift.explain import BACKGROUND_KEY, background_sample
 from promolift.models import make_model
-from promolift.selection import Constraints, candidates, choose, score_candidates
+from promolift.selection import Constraints, candidates, select
 
 __all__ = ["train", "cross_validate", "fitted_kinds", "stratification_label", "arm_propensity"]
 
@@ -136,9 +136,6 @@ def train(
     raw_oof = cross_validate(config, data, Xe, on_step=on_step)
     calibration = {k: calibration_factors(p, data.Y, data.treatment) for k, p in raw_oof.items()}
     economics = Economics.from_config(config).for_customers(data.X)
-    oof = OutOfFold(predictions=with_derived({k: p * calibration[k] for k, p in raw_oof.items()}, config.funnel),
-                    Y=data.Y, treatment=data.treatment, propensity=propensity,
-                    conversion_value=economics.conversion_value)
 
     models = {}
     for kind in fitted_kinds(config):
@@ -146,10 +143,15 @@ def train(
             Xe, data.Y, treatment=data.treatment, outcome_types=data.outcome_types, propensity=propensity)
         if on_step:
             on_step(f"final fit: {kind}")
+    # relative@funnel uses the arms' mean outcomes per funnel unit: the training data's, as served
+    per_unit = models["relative"].per_unit(config.funnel[0]) if config.funnel and "relative" in models else None
+    oof = OutOfFold(predictions=with_derived({k: p * calibration[k] for k, p in raw_oof.items()}, config.funnel,
+                                             per_unit),
+                    Y=data.Y, treatment=data.treatment, propensity=propensity,
+                    conversion_value=economics.conversion_value)
 
     cands = candidates(list(models), funnel=config.model.funnel_outcome)
-    table = score_candidates(oof, economics, Constraints(), cands)
-    best = choose(table)
+    table, best = select(oof, economics, Constraints(), cands)
     metrics = {
         "n_rows": len(data),
         "n_folds": config.model.n_folds,

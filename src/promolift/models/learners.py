@@ -382,6 +382,8 @@ class RelativeModel(_LGBMLearner):
         ``mu_[0][m]``: the pooled model of outcome m.
     factors_ : numpy.ndarray of shape (K, M)
         ``r_k`` per arm and outcome.
+    means_ : numpy.ndarray of shape (K, M)
+        Mean outcome per arm (inverse-propensity weighted); :meth:`per_unit` divides by one.
     hurdle_outcomes_ : numpy.ndarray of bool, shape (M,)
     fallbacks_ : list of str
 
@@ -405,7 +407,7 @@ class RelativeModel(_LGBMLearner):
     )
 
     _kind: ClassVar[str] = "relative"
-    _model_attrs: ClassVar[tuple[str, ...]] = ("mu_", "factors_", "hurdle_outcomes_", "fallbacks_")
+    _model_attrs: ClassVar[tuple[str, ...]] = ("mu_", "factors_", "means_", "hurdle_outcomes_", "fallbacks_")
 
     def _fit(self, data: TrainingData) -> dict[str, Any]:
         rng = np.random.default_rng(self.random_state)
@@ -420,10 +422,22 @@ class RelativeModel(_LGBMLearner):
         shares = data.propensity.mean(axis=0)
         pooled = shares @ means
         factors = np.divide(means, pooled, out=np.ones_like(means), where=pooled != 0)
-        return {"mu_": [mu], "factors_": factors, "hurdle_outcomes_": hurdle, "fallbacks_": notes}
+        return {"mu_": [mu], "factors_": factors, "means_": means, "hurdle_outcomes_": hurdle, "fallbacks_": notes}
 
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
         return _predict_cells(self.mu_, X, self.n_jobs) * self.factors_[None]
+
+    def per_unit(self, outcome: int) -> np.ndarray:
+        """(K, M) mean of every outcome per unit of ``outcome`` in each arm, e.g. spend per visit."""
+        self._check_is_fitted()
+        return per_unit(self.means_, outcome)
+
+
+def per_unit(means: np.ndarray, outcome: int) -> np.ndarray:
+    """(K, M) ratio of each arm's mean outcomes to its mean of ``outcome`` (0 where that is 0)."""
+    means = np.asarray(means, dtype=np.float64)
+    unit = means[:, [outcome]]
+    return np.divide(means, unit, out=np.zeros_like(means), where=unit > 0)
 
 
 class XLearner(_EffectLearner):
