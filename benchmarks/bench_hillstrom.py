@@ -142,7 +142,8 @@ def main() -> None:
         times.append({"split": s, "model": f"promolift (CV of {len(bundle.models)} kinds + selection + final fits)",
                       "seconds": fit_s})
         index = {a: i for i, a in enumerate(arms)}
-        preds = with_derived(bundle.predict_kinds(test.X), cfg.funnel)
+        preds = with_derived(bundle.predict_kinds(test.X), cfg.funnel,
+                             bundle.models["relative"].per_unit(cfg.funnel[0]))
         for name, kwargs in (("promolift", {}), ("promolift, ≤30% contacted", {"max_contacts": int(0.3 * len(te))})):
             plan = make_plan(bundle, test.X, test.ids, **kwargs)
             record(name, plan.table["arm"].map(index).to_numpy())
