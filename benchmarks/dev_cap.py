@@ -135,6 +135,8 @@ for _z in (1.0, 2.0, 3.0):
 
 def _anchor(table, contrib, anchor, z):
     """Keep ``anchor`` unless the best candidate beats it by z paired standard errors."""
+    if anchor not in set(table["candidate"]):
+        return choose(table)
     i = int(np.flatnonzero(table["candidate"] == anchor)[0])
     d = contrib - contrib[:, [i]]
     t = d.mean(axis=0) / (d.std(axis=0, ddof=1) / np.sqrt(len(d)) + 1e-12)
@@ -157,7 +159,8 @@ def evaluate(args, cfg, data) -> None:
     for s in seeds(args.seeds):
         oof, test, test_data = load(args.cache, s, data, args.extra)
         kinds = [k for k in oof.predictions if "@" not in k]
-        cands = candidates(kinds, funnel=cfg.model.funnel_outcome)
+        cands = [c for c in candidates(kinds, funnel=cfg.model.funnel_outcome)
+                 if all(k in oof.predictions for k in c.weights)]  # a cache from before relative@visit
         if "derived" in args.extra:
             from promolift.selection import Candidate
             cands.append(Candidate("relvisit", {"relvisit": 1.0}, 2))
@@ -166,6 +169,8 @@ def evaluate(args, cfg, data) -> None:
             cons = Constraints() if cap is None else Constraints(contact_share=cap)
             table, contrib = score_candidates(oof, economics, cons, cands, return_contributions=True)
             for rule, fn in RULES.items():
+                if fn is None and "product" not in args.extra:
+                    continue
                 if fn is None:
                     from promolift.selection import select
                     best = select(oof, economics, cons, candidates(kinds, funnel=cfg.model.funnel_outcome))[1]
