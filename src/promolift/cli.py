@@ -508,6 +508,7 @@ def clv(
         t = Table(title="holdout repeat purchases: BG/NBD against the supervised models")
         cols = {"model": ("model", str), "predicted_purchases": ("predicted", "{:,.0f}".format),
                 "purchases_error_pct": ("error", "{:+.1f}%".format), "mae": ("MAE", "{:.3f}".format),
+                "median_mae": ("MAE of median", "{:.3f}".format),
                 "pearson_r": ("r", "{:.3f}".format), "auc_buy": ("AUC buys again", "{:.3f}".format)}
         for label, _ in cols.values():
             t.add_column(label, justify="left" if label == "model" else "right")
@@ -540,6 +541,9 @@ def _print_clv(s: dict) -> None:
         out.print(f"holdout to {s['observation_end']}: actual {h['actual']:,.0f} repeat purchases, "
                   f"predicted {h['predicted']:,.0f} ({h['error_pct']:+.1f}%), per-customer MAE "
                   f"{h['mae']:.3f}, r {h['pearson_r']:.3f}")
+        if (med := h.get("median")) is not None:
+            out.print(f"  median forecast (for per-customer error, not totals): MAE {med['mae']:.3f}, "
+                      f"total {med['predicted']:,.0f}")
     if s.get("new_customers_left_out"):
         out.print(f"{s['new_customers_left_out']:,} customers first seen after the calibration end were left out")
 
