@@ -9,14 +9,16 @@ load-generator process (asyncio, a minimal keep-alive HTTP/1.1 client on 64 conn
    slow server cannot hide queueing (no coordinated omission); reports p50 / p99;
 2. sends batches of 100 customers back to back on 4 connections for 10 s; reports customers/s.
 
-Each phase is repeated (default 3×); the tables give the median and the min–max spread. Budget
+Served models: a Hillstrom bundle from ``promolift train`` (LightGBM kinds) with a plan, with and
+without reason codes, and the deep network alone in each of ``--deep-formats`` (fp32 and the
+int8-compressed one by default). Each phase is repeated (default 3×); the tables give the median and the min–max spread. Budget
 pacing is on (SQLite store, a budget that never binds) and so is the audit log (fsync interval),
 as in production. Results go to ``benchmarks/results/serve.json`` and ``serve.md``.
 
 Usage::
 
     python benchmarks/bench_serve.py                      # trains a Hillstrom bundle if needed
-    python benchmarks/bench_serve.py --model M --plan P/plan.json --deep-model D --deep-plan Q
+    python benchmarks/bench_serve.py --model M --plan P/plan.json --customers C.csv --deep-formats
 """
 
 from __future__ import annotations
@@ -225,6 +227,31 @@ def _train_default(work: Path) -> tuple[Path, Path, Path]:
     return work / "model", work / "plan" / "plan.json", customers
 
 
+def _train_deep(work: Path, formats: list[str]) -> dict[str, Path]:
+    """Hillstrom bundles whose every decision runs the deep network, one per serving format.
+
+    ``train`` with the kinds constant + deep (2 folds), then the policy weights set to the deep
+    model alone (cross-validation may prefer "constant", which would never run the network).
+    """
+    from dataclasses import replace
+
+    from promolift.config import CampaignConfig
+    from promolift.data import load_campaign
+    from promolift.datasets import hillstrom_config, load_hillstrom
+    from promolift.models.compress import compress_bundle
+    from promolift.train import train
+
+    raw = hillstrom_config().to_toml_dict()
+    cfg = CampaignConfig.from_dict(raw | {"model": raw.get("model", {}) | {"kinds": ["constant", "deep"],
+                                                                          "n_folds": 2}})
+    bundle = replace(train(cfg, load_campaign(load_hillstrom(), cfg)), weights={"deep": 1.0})
+    out = {}
+    for fmt in formats:
+        out[fmt] = work / f"deep-{fmt}"
+        compress_bundle(bundle, fmt).save(out[fmt])
+    return out
+
+
 def _summary(values: list[float]) -> dict:
     """Median and spread; ``None`` stands for infinite (requests left unanswered)."""
     def fin(v: float) -> float | None:
@@ -239,9 +266,10 @@ def bench(args: argparse.Namespace) -> dict:
     if args.model is None:
         args.model, args.plan, args.customers = _train_default(work)
     setups = [("lgbm", args.model, args.plan, None), ("lgbm, no reason codes", args.model, args.plan, 0)]
-    if args.deep_model:
-        setups.append(("deep", args.deep_model, args.deep_plan, None))
-    results = {"machine": f"{os.cpu_count()} cores, shared with other jobs (timings are noisy)",
+    for fmt, path in (_train_deep(work, args.deep_formats) if args.deep_formats else {}).items():
+        setups.append((f"deep {fmt}, no reason codes", path, None, 0))
+    load_before = os.getloadavg()[0]
+    results = {"machine": f"{os.cpu_count()} cores, load average {load_before:.1f} at the start",
                "rates": args.rate, "duration_s": args.duration, "batch": args.batch,
                "repeats": args.repeats, "setups": {}}
     for name, model, plan, reasons in setups:
@@ -275,6 +303,7 @@ def bench(args: argparse.Namespace) -> dict:
                 "batch_customers_per_s": _summary([b["customers_per_s"] for b in batch]),
                 "batch_errors": sum(b["errors"] for b in batch),
             }
+    results["machine"] += f", {os.getloadavg()[0]:.1f} at the end"
     return results
 
 
@@ -319,8 +348,8 @@ def main() -> None:
     p.add_argument("--model", type=Path)
     p.add_argument("--plan", type=Path)
     p.add_argument("--customers", type=Path)
-    p.add_argument("--deep-model", type=Path)
-    p.add_argument("--deep-plan", type=Path)
+    p.add_argument("--deep-formats", nargs="*", default=["fp32", "int8"],
+                   help="serving formats of the deep model to measure (trains it; none: skip)")
     p.add_argument("--rate", type=float, nargs="+", default=[200.0], help="one or more request rates")
     p.add_argument("--duration", type=float, default=20)
     p.add_argument("--batch", type=int, default=100)
