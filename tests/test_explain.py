@@ -49,6 +49,7 @@ BLENDS = [
     {"dr": 0.5, "constant": 0.5},
     {"relative": 1.0},
     {"t@visit": 0.6, "dr": 0.4},
+    {"relative@visit": 0.7, "x": 0.3},
 ]
 
 

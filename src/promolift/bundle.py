@@ -164,8 +164,12 @@ class ModelBundle:
         Xe = X if isinstance(X, np.ndarray) else self.encoder.matrix(X)
         preds = {k: self.models[k].predict(Xe) * self.calibration[k] for k in base}
         if any("@" in k for k in wanted):
-            preds = with_derived(preds, self.config.funnel, _per_unit(self.models, self.config))
+            preds = self.with_derived(preds)
         return {k: preds[k] for k in wanted}
+
+    def with_derived(self, predictions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-kind predictions plus this bundle's derived kinds (``"<kind>@<funnel>"``)."""
+        return with_derived(predictions, self.config.funnel, _per_unit(self.models, self.config))
 
     def predict(self, X: pd.DataFrame | np.ndarray, weights: dict[str, float] | None = None) -> np.ndarray:
         """Predictions (n, K, M) of a blend of kinds (default: the chosen candidate's)."""

@@ -54,7 +54,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from promolift.bundle import ModelBundle, blend, with_derived
+from promolift.bundle import ModelBundle, blend
 from promolift.errors import BundleError, ConfigError, DataError, did_you_mean
 
 __all__ = [
@@ -760,7 +760,7 @@ class _TreeModel:
             upper = np.where(binary, 1.0, np.inf)
             preds[kind] = np.clip(raw, lower, upper) * self.bundle.calibration[kind]
         if any("@" in k for k in self.used):
-            preds = with_derived(preds, self.bundle.config.funnel)
+            preds = self.bundle.with_derived(preds)
         pred = blend({k: preds[k] for k in self.used}, self.weights)
         return self.bundle.economics.value_cost(pred)[0]
 
