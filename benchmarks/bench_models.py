@@ -2,7 +2,8 @@
 
 Every kind is fitted once on the training split with the hyperparameters ``train`` gives it
 (the deep network chains conversion through visits; ``deep:nochain`` is the same network without
-the chain), so the kinds are compared directly. The row ``promolift`` is the product itself:
+the chain; ``deep:separate`` the network with one head per arm × outcome), so the kinds are
+compared directly. The row ``promolift`` is the product itself:
 ``train`` with every kind including ``deep`` (5-fold cross-validation, then the policy -- a single
 kind, a blend or a shrunk blend -- chosen by cross-validated profit), planned with ``make_plan``.
 
@@ -63,11 +64,14 @@ class Cache:
 
 def fit_kind(kind: str, cfg: CampaignConfig, X: pd.DataFrame, Y: np.ndarray, t: np.ndarray,
              types: list[str]):
-    """Fit ``kind`` (``"deep:nochain"``: deep without the funnel chain) as ``train`` would."""
+    """Fit ``kind`` as ``train`` would (``"deep:nochain"``: deep without the funnel chain;
+    ``"deep:separate"``: deep with one head per arm x outcome instead of the shared heads)."""
     base, _, variant = kind.partition(":")
     params = model_params(cfg, base)
     if variant == "nochain":
         params["chain"] = None
+    elif variant == "separate":
+        params["arm_heads"] = "separate"
     return make_model(base, **params).fit(X, Y, treatment=t, outcome_types=types)
 
 

@@ -89,6 +89,7 @@ def _build_network(
     n_layers: int,
     n_heads: int,
     dropout: float,
+    arm_heads: str = "shared",
 ):
     """The torch module (built lazily so torch is imported only when needed)."""
     import torch
@@ -118,15 +119,21 @@ def _build_network(
                 layer, num_layers=n_layers, enable_nested_tensor=False
             )
             self.norm = nn.LayerNorm(d)
-            self.arm_embedding = nn.Embedding(n_arms, d)
-            nn.init.normal_(self.arm_embedding.weight, std=0.1)
-            self.heads = nn.ModuleList(
-                nn.Sequential(
-                    nn.Linear(2 * d, 2 * d), nn.GELU(), nn.Dropout(dropout),
-                    nn.Linear(2 * d, size),
+            self.n_arms = n_arms
+            self.shared = arm_heads == "shared"
+
+            def mlp(width: int, size: int):
+                return nn.Sequential(nn.Linear(width, 2 * d), nn.GELU(), nn.Dropout(dropout),
+                                     nn.Linear(2 * d, size))
+
+            if self.shared:  # the arm's embedding beside the customer's, one head per outcome
+                self.arm_embedding = nn.Embedding(n_arms, d)
+                nn.init.normal_(self.arm_embedding.weight, std=0.1)
+                self.heads = nn.ModuleList(mlp(2 * d, size) for size in head_sizes)
+            else:  # one head per arm x outcome on the customer's representation
+                self.arm_heads = nn.ModuleList(
+                    nn.ModuleList(mlp(d, size) for size in head_sizes) for _ in range(n_arms)
                 )
-                for size in head_sizes
-            )
 
         def encode(self, x_num, x_miss, x_cat):
             tokens = [self.cls.expand(x_num.shape[0], -1, -1)]
@@ -139,13 +146,21 @@ def _build_network(
             return self.norm(h[:, 0])
 
         def heads_for(self, h, arm):
-            z = torch.cat([h, self.arm_embedding(arm)], dim=1)
-            return [head(z) for head in self.heads]
+            """Per outcome, the head outputs of each row under its own ``arm``."""
+            if self.shared:
+                z = torch.cat([h, self.arm_embedding(arm)], dim=1)
+                return [head(z) for head in self.heads]
+            rows = torch.arange(h.shape[0])
+            return [torch.stack([heads[m](h) for heads in self.arm_heads], dim=1)[rows, arm]
+                    for m in range(len(head_sizes))]
 
         def forward(self, x_num, x_miss, x_cat):
             """Raw head outputs of every arm in one pass: (n, K, sum of head sizes)."""
             h = self.encode(x_num, x_miss, x_cat)
-            n, K = h.shape[0], self.arm_embedding.num_embeddings
+            n, K = h.shape[0], self.n_arms
+            if not self.shared:
+                return torch.stack([torch.cat([head(h) for head in heads], dim=1)
+                                    for heads in self.arm_heads], dim=1)
             z = torch.cat(
                 [h[:, None, :].expand(n, K, -1),
                  self.arm_embedding.weight[None, :, :].expand(n, K, -1)],
@@ -180,6 +195,11 @@ class DeepModel(ResponseModel):
     n_layers : int, default=2
         Transformer layers.
     n_heads : int, default=4
+    arm_heads : {"shared", "separate"}, default="shared"
+        Treatment-aware heads: ``"shared"`` feeds an arm embedding beside the customer's
+        representation to one head per outcome (arms share what they have in common);
+        ``"separate"`` gives every arm × outcome its own head. Shared is the default by
+        measurement (README, "Each model kind alone").
     validation_fraction : float, default=0.2
         Share of rows held out for early stopping (on the validation loss).
     patience : int, default=4
@@ -236,6 +256,7 @@ class DeepModel(ResponseModel):
         "d_token": [Interval(Integral, 1, None)],
         "n_layers": [Interval(Integral, 1, None)],
         "n_heads": [Interval(Integral, 1, None)],
+        "arm_heads": [Options(("shared", "separate"))],
         "validation_fraction": [Interval(Real, 0, 0.5, closed="right")],
         "patience": [Interval(Integral, 1, None)],
         "random_state": [Interval(Integral, 0, 2**32 - 1)],
@@ -269,6 +290,7 @@ class DeepModel(ResponseModel):
         d_token: int = 32,
         n_layers: int = 2,
         n_heads: int = 4,
+        arm_heads: str = "shared",
         validation_fraction: float = 0.2,
         patience: int = 4,
         random_state: int = 0,
@@ -285,6 +307,7 @@ class DeepModel(ResponseModel):
         self.d_token = d_token
         self.n_layers = n_layers
         self.n_heads = n_heads
+        self.arm_heads = arm_heads
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.random_state = random_state
@@ -334,6 +357,7 @@ class DeepModel(ResponseModel):
             n_layers=self.n_layers,
             n_heads=self.n_heads,
             dropout=self.dropout,
+            arm_heads=self.arm_heads,
         )
 
     # -- fit ---------------------------------------------------------------------------------
