@@ -822,13 +822,8 @@ def _tree(
             np.abs(contrib), mass[:, None], out=np.full((n, p), 1.0 / p), where=mass[:, None] > 0
         )
         contrib += resid[:, None] * share
-    names = list(X.columns)
-    feature_names = bundle.models[tm.kinds[0]].feature_names_in_ if L else names
-    contrib_frame = pd.DataFrame(contrib, index=X.index, columns=[str(f) for f in feature_names])[
-        names
-    ]
-    return Explanation(
-        contributions=contrib_frame,
+    return Explanation(  # the matrix's columns are X's (the encoder's order)
+        contributions=pd.DataFrame(contrib, index=X.index, columns=list(X.columns)),
         value=value,
         reference=reference,
         arm=arms,
