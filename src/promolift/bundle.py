@@ -37,7 +37,7 @@ from promolift.io import atomic_directory, atomic_write_json
 
 __all__ = ["ModelBundle", "OutOfFold", "blend", "through_funnel", "with_derived", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the relative model stores its per-arm means (relative@funnel)
 _LIBRARIES = ("numpy", "pandas", "scikit-learn", "lightgbm", "scipy")
 
 
