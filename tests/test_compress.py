@@ -161,7 +161,8 @@ def test_int8_torch_quantizes_linear_layers_within_tolerance(model, X, fp32):
     modules = list(m._runner().net.modules())
     quantized = [x for x in modules if type(x).__module__.startswith("torch.ao.nn.quantized.dynamic")]
     float_linear = [x for x in modules if type(x) is torch.nn.Linear]
-    assert len(quantized) == 2 + 2 * 3 and not float_linear  # feed-forward + 2 per outcome head
+    heads = len(m.outcome_heads_) * (m.n_arms_ if m.arm_heads == "separate" else 1)
+    assert len(quantized) == 2 * m.n_layers + 2 * heads and not float_linear  # feed-forward + 2 per head
     _assert_close(pred, fp32, "int8")
     assert np.abs(pred - fp32).max() > 0  # really quantized
 

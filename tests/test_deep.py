@@ -107,11 +107,11 @@ def test_encoded_matrix_reads_like_the_training_frame(X, fitted):
         np.testing.assert_array_equal(a, b)
 
 
-def test_separate_arm_heads(sim, X):
-    """One head per arm x outcome: batched scoring equals the per-arm reference, and the arms
-    really differ (each has its own head)."""
+@pytest.mark.parametrize("arm_heads", ["separate", "shared"])
+def test_arm_head_layouts(sim, X, arm_heads):
+    """Both head layouts: batched scoring equals the per-arm reference and the arms differ."""
     n = 2000
-    model = DeepModel(arm_heads="separate", max_epochs=2, d_token=16, n_layers=1).fit(
+    model = DeepModel(arm_heads=arm_heads, max_epochs=2, d_token=16, n_layers=1).fit(
         X.head(n), sim.outcome_matrix()[:n], treatment=sim.treatment_codes()[:n],
         outcome_types=sim.outcome_types,
     )
@@ -119,7 +119,8 @@ def test_separate_arm_heads(sim, X):
     reference = model._predict_unbatched(model._validate_predict_features(X.head(200)))
     np.testing.assert_allclose(pred, np.clip(reference, 0, None), rtol=1e-5, atol=1e-6)
     assert np.abs(pred[:, 1] - pred[:, 2]).max() > 1e-4
-    assert "arm_heads.0.0.0.weight" in model.state_dict_
+    key = "arm_heads.0.0.0.weight" if arm_heads == "separate" else "arm_embedding.weight"
+    assert key in model.state_dict_
 
 
 def test_chain_funnel(sim, X):

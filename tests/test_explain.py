@@ -422,8 +422,8 @@ def test_deep_bundle_and_a_blend_with_it_use_exact_shapley(bundle, data, custome
         assert not tree_supported(both, weights)
         ex = explain(both, X, weights=weights, n_background=3)
         assert ex.method == "shapley"
-        np.testing.assert_allclose(
-            ex.value, _value(both, X, weights)[np.arange(2), ex.arm], atol=1e-9
+        np.testing.assert_allclose(  # float32 network: rounding depends on the batch (dollars)
+            ex.value, _value(both, X, weights)[np.arange(2), ex.arm], atol=1e-6
         )
         np.testing.assert_allclose(ex.contributions.sum(axis=1), ex.value - ex.reference, atol=1e-9)
     with pytest.raises(ConfigError, match="method='tree' needs LightGBM-based kinds.*deep"):

@@ -2,8 +2,9 @@
 
 :class:`DeepModel` (kind ``"deep"``) encodes every customer with a small FT-Transformer
 (one token per feature plus a CLS token) and predicts every arm with treatment-aware heads:
-an arm embedding is concatenated with the CLS representation and fed to one MLP head per
-outcome, once per arm. All arms and outcomes are learned jointly (multi-task):
+one MLP head per arm × outcome on the CLS representation (or, ``arm_heads="shared"``, an arm
+embedding concatenated with it and fed to one head per outcome). All arms and outcomes are
+learned jointly (multi-task):
 
 - binary outcomes: a logit, trained with binary cross-entropy;
 - non-negative continuous outcomes (e.g. zero-inflated spend): a hurdle,
@@ -89,7 +90,7 @@ def _build_network(
     n_layers: int,
     n_heads: int,
     dropout: float,
-    arm_heads: str = "shared",
+    arm_heads: str = "separate",
 ):
     """The torch module (built lazily so torch is imported only when needed)."""
     import torch
@@ -195,11 +196,12 @@ class DeepModel(ResponseModel):
     n_layers : int, default=2
         Transformer layers.
     n_heads : int, default=4
-    arm_heads : {"shared", "separate"}, default="shared"
-        Treatment-aware heads: ``"shared"`` feeds an arm embedding beside the customer's
-        representation to one head per outcome (arms share what they have in common);
-        ``"separate"`` gives every arm × outcome its own head. Shared is the default by
-        measurement (README, "Each model kind alone").
+    arm_heads : {"separate", "shared"}, default="separate"
+        Treatment-aware heads: ``"separate"`` gives every arm × outcome its own head on the
+        shared customer representation; ``"shared"`` feeds an arm embedding beside it to one
+        head per outcome. Separate is the default by measurement (README, "Each model kind
+        alone"): on the simulator its uplift error is lower and its plans far more stable;
+        on Hillstrom the two are within the noise.
     validation_fraction : float, default=0.2
         Share of rows held out for early stopping (on the validation loss).
     patience : int, default=4
@@ -290,7 +292,7 @@ class DeepModel(ResponseModel):
         d_token: int = 32,
         n_layers: int = 2,
         n_heads: int = 4,
-        arm_heads: str = "shared",
+        arm_heads: str = "separate",
         validation_fraction: float = 0.2,
         patience: int = 4,
         random_state: int = 0,
