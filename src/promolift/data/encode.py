@@ -121,11 +121,7 @@ class FeatureEncoder:
             values = X[col]
             series = isinstance(values, pd.Series)
             if col in kinds:
-                if series and pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
-                        values.dtype):
-                    out[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-                else:
-                    out[:, j] = self._numeric(values, col, source)
+                out[:, j] = self._numeric(values, col, source)
             elif n <= 64 and not (series and isinstance(values.dtype, pd.CategoricalDtype)):
                 index = self._category_index(col)  # a few records: dict look-ups beat pandas
                 out[:, j] = [index.get(_text(v), np.nan) for v in
@@ -154,6 +150,9 @@ class FeatureEncoder:
         """``raw`` as float64 (missing -> NaN); a :class:`DataError` naming the first non-number."""
         if isinstance(raw, np.ndarray) and raw.dtype.kind == "f":
             return raw.astype(np.float64, copy=False)
+        if isinstance(raw, pd.Series) and pd.api.types.is_numeric_dtype(raw.dtype) and not (
+                pd.api.types.is_bool_dtype(raw.dtype)):
+            return raw.to_numpy(dtype=np.float64, na_value=np.nan)
         raw = pd.Series(raw, copy=False)
         values = pd.to_numeric(raw, errors="coerce").astype(np.float64)
         bad = values.isna().to_numpy() & raw.notna().to_numpy()
