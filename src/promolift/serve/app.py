@@ -155,6 +155,12 @@ def load_state(model_dir: str | Path, plan: str | Path | None = None) -> Serving
         decide(value, cost, prices)
     except Exception as exc:
         raise BundleError(f"{model_dir}: the model failed its warm-up prediction ({exc}).") from exc
+    try:  # else the first request with reason codes pays for the explainer's imports and set-up
+        from promolift.explain import reason_codes as explain_reasons
+
+        explain_reasons(bundle, X, np.zeros(1, dtype=np.intp), weights=weights, top=1)
+    except Exception as exc:  # noqa: BLE001 - decisions work without reason codes
+        logger.warning("reason codes unavailable for this model", extra={"error": str(exc)})
     return ServingState(bundle=bundle, weights=weights, prices=prices, path=str(model_dir),
                         plan_path=plan_path, plan_budget=plan_budget,
                         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
