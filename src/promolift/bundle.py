@@ -35,7 +35,8 @@ from promolift.economics import Economics
 from promolift.errors import BundleError, BundleVersionWarning
 from promolift.io import atomic_directory, atomic_write_json
 
-__all__ = ["ModelBundle", "OutOfFold", "blend", "through_funnel", "with_derived", "FORMAT_VERSION"]
+__all__ = ["ModelBundle", "OutOfFold", "blend", "funnel_per_unit", "through_funnel", "with_derived",
+           "FORMAT_VERSION"]
 
 FORMAT_VERSION = 2  # 2: the relative model stores its per-arm means (relative@funnel)
 _LIBRARIES = ("numpy", "pandas", "scikit-learn", "lightgbm", "scipy")
@@ -97,7 +98,8 @@ def with_derived(predictions: dict[str, np.ndarray], funnel: tuple[int, str] | N
     return predictions | derived
 
 
-def _per_unit(models: dict[str, Any], config: CampaignConfig) -> np.ndarray | None:
+def funnel_per_unit(models: dict[str, Any], config: CampaignConfig) -> np.ndarray | None:
+    """The relative model's (K, M) mean outcomes per funnel unit (``relative@<funnel>``), or None."""
     relative = models.get("relative")
     if config.funnel is None or not hasattr(relative, "per_unit"):
         return None
@@ -169,7 +171,7 @@ class ModelBundle:
 
     def with_derived(self, predictions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Per-kind predictions plus this bundle's derived kinds (``"<kind>@<funnel>"``)."""
-        return with_derived(predictions, self.config.funnel, _per_unit(self.models, self.config))
+        return with_derived(predictions, self.config.funnel, funnel_per_unit(self.models, self.config))
 
     def predict(self, X: pd.DataFrame | np.ndarray, weights: dict[str, float] | None = None) -> np.ndarray:
         """Predictions (n, K, M) of a blend of kinds (default: the chosen candidate's)."""
@@ -280,7 +282,7 @@ class ModelBundle:
         with np.load(path / "validation.npz") as z:
             oof = OutOfFold(
                 predictions=with_derived({k: z[f"pred_{k}"].astype(np.float64) for k in manifest["kinds"]},
-                                         config.funnel, _per_unit(models, config)),
+                                         config.funnel, funnel_per_unit(models, config)),
                 Y=z["Y"], treatment=z["treatment"], propensity=z["propensity"],
                 conversion_value=z["conversion_value"] if "conversion_value" in z.files else None,
             )

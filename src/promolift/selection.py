@@ -250,13 +250,13 @@ def score_candidates(
         })
     table = pd.DataFrame(rows)
     # Paired standard error of each candidate's difference from the best, on the same rows.
-    diff = np.stack(contributions, axis=1)
-    diff -= diff[:, [int(table["profit_per_1000"].idxmax())]]
+    per_row = np.stack(contributions, axis=1)
+    diff = per_row - per_row[:, [int(table["profit_per_1000"].idxmax())]]
     table["stderr_vs_best"] = 1000 * diff.std(axis=0, ddof=1) / np.sqrt(n)
     order = np.asarray(table.sort_values("profit_per_1000", ascending=False, kind="stable").index)
     table = table.loc[order].reset_index(drop=True)
     if return_contributions:
-        return table, np.stack(contributions, axis=1)[:, order]
+        return table, per_row[:, order]
     return table
 
 

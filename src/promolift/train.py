@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from promolift.bundle import ModelBundle, OutOfFold, with_derived
+from promolift.bundle import ModelBundle, OutOfFold, funnel_per_unit, with_derived
 from promolift.config import CampaignConfig
 from promolift.data.encode import FeatureEncoder
 from promolift.data.load import CampaignData, load_campaign
@@ -144,9 +144,8 @@ def train(
         if on_step:
             on_step(f"final fit: {kind}")
     # relative@funnel uses the arms' mean outcomes per funnel unit: the training data's, as served
-    per_unit = models["relative"].per_unit(config.funnel[0]) if config.funnel and "relative" in models else None
     oof = OutOfFold(predictions=with_derived({k: p * calibration[k] for k, p in raw_oof.items()}, config.funnel,
-                                             per_unit),
+                                             funnel_per_unit(models, config)),
                     Y=data.Y, treatment=data.treatment, propensity=propensity,
                     conversion_value=economics.conversion_value)
 

@@ -407,17 +407,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         n = len(customers)
         request.state.customers, request.state.model_version = n, state.version
         raw = _columns(customers, columns, numeric)
-        frame = None  # raw features as a DataFrame: built only for what needs one
-
-        def X() -> pd.DataFrame:
-            nonlocal frame
-            frame = pd.DataFrame(raw, columns=columns) if frame is None else frame
-            return frame
-
-        pred = state.bundle.predict(state.bundle.encoder.matrix(raw), state.weights)
+        top = settings.reasons if body.reasons is None else body.reasons
         economics = state.bundle.economics
+        # raw features as a DataFrame only for what needs one (reason codes, CLV-valued economics)
+        X = pd.DataFrame(raw, columns=columns) if top > 0 or economics.conversion_value_column else None
+        pred = state.bundle.predict(state.bundle.encoder.matrix(raw), state.weights)
         if economics.conversion_value_column is not None:
-            economics = economics.for_customers(X())
+            economics = economics.for_customers(X)
         value, cost = economics.value_cost(pred)
         if body.arms is not None:
             off = ~np.isin(state.arms, body.arms)
@@ -434,8 +430,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             limited[treated[~ok]] = True
             arm[limited] = 0
             metrics.set_budget(campaign, store.spent(campaign), budget)
-        top = settings.reasons if body.reasons is None else body.reasons
-        reasons = reason_codes(state, X() if top > 0 else None, preferred, top, n)
+        reasons = reason_codes(state, X, preferred, top, n)
         profit, spend = value[rows, arm], cost[rows, arm]
         names, pref_names = state.arms[arm].tolist(), state.arms[preferred].tolist()
         ids = [c.id for c in customers]
