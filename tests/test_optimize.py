@@ -401,7 +401,7 @@ def test_final_check_repairs_a_broken_plan(monkeypatch):
 
 
 def test_api_surface():
-    assert set(optimize.__all__) == {"Allocation", "allocate", "available_methods"}
+    assert set(optimize.__all__) == {"Allocation", "allocate", "assign_at_prices", "available_methods"}
     assert all(isinstance(name, str) for name in optimize.__all__)
     assert available_methods() == ["exact", "lagrangian"]
     plan = allocate(VALUE, COST, budget=7.0)
@@ -467,3 +467,22 @@ def test_negative_costs_are_rejected():
         allocate(VALUE, cost)
     with pytest.raises(ValueError):  # DataError is a ValueError
         allocate(VALUE, cost)
+
+
+def test_assign_at_prices_reproduces_a_lagrangian_plan():
+    from promolift.optimize import assign_at_prices
+
+    rng = np.random.default_rng(3)
+    value, cost = rng.normal(1.0, 1.0, (2000, 4)), rng.uniform(0.5, 2.0, (2000, 4))
+    value[:, 0] = cost[:, 0] = 0.0
+    plan = allocate(value, cost, budget=600.0, max_contacts=700, arm_caps=[None, 200, None, None])
+    arm = assign_at_prices(value, cost, shadow_price=plan.shadow_price, contact_price=plan.contact_price,
+                           arm_prices=plan.arm_prices)
+    assert plan.shadow_price > 0 or plan.contact_price > 0
+    # only the solver's repair and greedy fill near the price threshold differ from the rule
+    assert np.mean(arm != plan.arm) < 0.01
+    rule_value = value[np.arange(len(arm)), arm].sum()
+    assert abs(rule_value - plan.objective) < 0.01 * plan.objective
+    assert (assign_at_prices(value, cost) == value.argmax(axis=1)).all()
+    with pytest.raises(ValueError, match="one price per arm"):
+        assign_at_prices(value, cost, arm_prices=[0.0, 1.0])

@@ -56,7 +56,8 @@ def test_prices_from_a_plan_summary():
     summary = {"shadow_price": 0.5, "contact_price": 0.1, "arm_prices": {"b": 0.2},
                "constraints": {"arm_caps": {"b": 3}, "min_roi": None}}
     p = Prices.from_plan(summary, arms)
-    np.testing.assert_array_equal(p.vector(3), [0.5, 0.1, 0.0, 0.2])
+    assert (p.shadow_price, p.contact_price) == (0.5, 0.1)
+    np.testing.assert_array_equal(p.arm_prices, [0.0, 0.0, 0.2])
     # value - 0.5 cost - 0.1 - nu: a -> 1 - 0.5 - 0.1 = 0.4, b -> 1.2 - 0.1 - 0.1 - 0.2 = 0.8
     assert decide(np.array([[0, 1.0, 1.2]]), np.array([[0, 1.0, 0.2]]), p).tolist() == [2]
     with pytest.raises(ConfigError, match="no 'arm_prices'"):

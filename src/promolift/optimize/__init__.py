@@ -28,7 +28,7 @@ import numpy as np
 
 from promolift.errors import DataError, did_you_mean
 
-__all__ = ["Allocation", "allocate", "available_methods"]
+__all__ = ["Allocation", "allocate", "assign_at_prices", "available_methods"]
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,44 @@ def allocate(
         if not time_limit > 0:
             raise DataError(f"time_limit must be a positive number of seconds, got {time_limit}.")
     return solver(problem, time_limit)
+
+
+def assign_at_prices(
+    value: Any,
+    cost: Any,
+    *,
+    shadow_price: float = 0.0,
+    contact_price: float = 0.0,
+    arm_prices: Any = None,
+    min_roi: float | None = None,
+    control: int = 0,
+) -> np.ndarray:
+    """Each customer's best arm at given constraint prices, by the rule the Lagrangian solver uses.
+
+    At λ per dollar of cost, μ per contact and ν_k per customer on arm k, customer i gets
+    ``argmax_k value[i, k] − λ·cost[i, k] − μ − ν_k`` over the arms eligible under ``min_roi``,
+    or ``control`` when no adjusted value is positive. A plan's own prices (``Allocation``'s
+    ``shadow_price``, ``contact_price``, ``arm_prices``) thus decide new customers one at a time
+    exactly as the plan decided its own, but for ties at the price threshold.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n,)
+        Arm index per customer.
+    """
+    from promolift.optimize.lagrangian import _build
+
+    problem = _validate(value, cost, budget=None, max_contacts=None, arm_caps=None, min_roi=min_roi,
+                        control=control)
+    nu = np.zeros(problem.n_arms) if arm_prices is None else np.asarray(arm_prices, dtype=np.float64)
+    if nu.shape != (problem.n_arms,):
+        raise ValueError(f"arm_prices must have one price per arm ({problem.n_arms}), got shape {nu.shape}.")
+    work, rows, arms = _build(problem)
+    arg = work.evaluate(np.concatenate([[shadow_price, contact_price], nu[arms]])).arg
+    arm = np.full(problem.n, control, dtype=np.intp)
+    treated = np.flatnonzero(arg >= 0)
+    arm[treated if rows is None else rows[treated]] = arms[arg[treated]]
+    return arm
 
 
 def _get_solver(method: str) -> Solver:

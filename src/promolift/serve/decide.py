@@ -6,7 +6,7 @@ A plan made by the Lagrangian solver comes with prices: λ per dollar of budget,
     ``argmax_k value[i, k] − λ·cost[i, k] − μ − ν_k`` over arms eligible under ``min_roi``,
 
 or control when no adjusted value is positive. :func:`decide` applies that rule with the very
-code the solver uses (:mod:`promolift.optimize.lagrangian`), so an online decision equals the
+code the solver uses (:func:`promolift.optimize.assign_at_prices`), so an online decision equals the
 plan's for every customer except the few the solver's greedy fill upgraded at the price threshold.
 """
 
@@ -44,11 +44,6 @@ class Prices:
     contact_price: float = 0.0
     arm_prices: np.ndarray | None = None
     min_roi: float | None = None
-
-    def vector(self, n_arms: int, control: int = 0) -> np.ndarray:
-        """Prices in the solver's layout ``[λ, μ, ν of each non-control arm]``."""
-        nu = np.zeros(n_arms) if self.arm_prices is None else np.asarray(self.arm_prices, float)
-        return np.concatenate([[self.shadow_price, self.contact_price], np.delete(nu, control)])
 
     def to_dict(self, arms: list[str]) -> dict[str, Any]:
         nu = np.zeros(len(arms)) if self.arm_prices is None else self.arm_prices
@@ -129,14 +124,7 @@ def decide(value: np.ndarray, cost: np.ndarray, prices: Prices, *, control: int 
     >>> decide(value, cost, Prices(min_roi=2.5)).tolist()  # arm 2 is eligible nowhere
     [1, 1, 0]
     """
-    from promolift.optimize import _validate
-    from promolift.optimize.lagrangian import _build
+    from promolift.optimize import assign_at_prices
 
-    problem = _validate(value, cost, budget=None, max_contacts=None, arm_caps=None,
-                        min_roi=prices.min_roi, control=control)
-    work, rows, arms = _build(problem)
-    arg = work.evaluate(prices.vector(problem.n_arms, control)).arg
-    arm = np.full(problem.n, control, dtype=np.intp)
-    treated = np.flatnonzero(arg >= 0)
-    arm[treated if rows is None else rows[treated]] = arms[arg[treated]]
-    return arm
+    return assign_at_prices(value, cost, shadow_price=prices.shadow_price, contact_price=prices.contact_price,
+                            arm_prices=prices.arm_prices, min_roi=prices.min_roi, control=control)
