@@ -32,6 +32,7 @@ from promolift.explain import (
     tree_supported,
 )
 from promolift.report import html as report_html
+from promolift.report import markup
 from promolift.train import train
 
 FAST_MODEL = {
@@ -484,11 +485,11 @@ def test_plan_cli_writes_reason_columns(bundle, data, tmp_path):
 
 def test_report_section_shows_what_drives_the_uplift(bundle):
     name, weights, _ = report_html._curve_policy(bundle)
-    section = report_html._drivers(bundle, report_html._Page(), name, weights)
+    section = report_html._drivers(bundle, markup.Page(), name, weights)
     assert '<section id="drivers">' in section and "<svg" in section
     top = global_importance(bundle, weights=weights, max_rows=200)["feature"].iloc[0]
     assert f"&#x27;{top}&#x27; matters most" in section
     bare = dataclasses.replace(bundle, metrics={})
     assert "keeps no background sample" in report_html._drivers(
-        bare, report_html._Page(), name, weights
+        bare, markup.Page(), name, weights
     )

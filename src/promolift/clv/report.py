@@ -309,23 +309,23 @@ def render_clv_report(
     """
     from promolift._version import __version__
     from promolift.report import plots
-    from promolift.report.html import _CSS, _dl, _e, _note, _num, _p, _Page, _section, _table
+    from promolift.report import markup
 
     table = result.table
     info = result.summary or {}
     title = title or "Customer lifetime value report"
-    page = _Page()
+    page = markup.Page()
     sections = []
     params = getattr(result.bgnbd, "params_", None)
     facts = [
-        ("customers", _num(int(len(table)))),
+        ("customers", markup.num(int(len(table)))),
         ("calibration end", _e_str(info.get("calibration_end"))),
         ("holdout end", _e_str(info.get("observation_end"))),
         ("time unit", str(info.get("unit", "W"))),
     ]
     if params is not None:
         facts.append(("BG/NBD", ", ".join(f"{k} = {float(v):.3f}" for k, v in params.items())))
-    sections.append(_section("clv-summary", "Summary", _dl(facts)))
+    sections.append(markup.section("clv-summary", "Summary", markup.facts(facts)))
 
     cal = info.get("calibration_end")
     if transactions is not None and cal is not None:
@@ -340,8 +340,8 @@ def render_clv_report(
             "over the cohorts of first-purchase days; the dotted line is the calibration end.",
         )
     else:
-        body = _note("Pass the order log (transactions=...) to draw this figure.")
-    sections.append(_section("clv-tracking", "1. Repeat purchases over time", body))
+        body = markup.note("Pass the order log (transactions=...) to draw this figure.")
+    sections.append(markup.section("clv-tracking", "1. Repeat purchases over time", body))
 
     if "frequency_holdout" in table.columns and "expected_purchases_holdout" in table.columns:
         predicted = {"BG/NBD": table["expected_purchases_holdout"]}
@@ -352,27 +352,27 @@ def render_clv_report(
         body = page.figure(
             fig, "Mean purchases in the holdout period by repeat purchases in the calibration "
             "period (the last group is 7 or more)."
-        ) + _table(
+        ) + markup.table(
             by_freq.to_dict(orient="records"),
-            [("frequency", "calibration frequency", str), ("customers", "customers", _num)]
-            + [(c, c, lambda v: _num(v, digits=3)) for c in by_freq.columns[2:]],
+            [("frequency", "calibration frequency", str), ("customers", "customers", markup.num)]
+            + [(c, c, lambda v: markup.num(v, digits=3)) for c in by_freq.columns[2:]],
         )
     else:
-        body = _note("No holdout period: fit with an observation end after the calibration end.")
-    sections.append(_section("clv-holdout", "2. Holdout purchases by frequency", body))
+        body = markup.note("No holdout period: fit with an observation end after the calibration end.")
+    sections.append(markup.section("clv-holdout", "2. Holdout purchases by frequency", body))
 
     if comparison is not None and len(comparison):
         cols = [("model", "model", str)] + [
-            (c, c.replace("_", " "), lambda v: _num(v, digits=3))
+            (c, c.replace("_", " "), lambda v: markup.num(v, digits=3))
             for c in comparison.columns
             if c != "model"
         ]
         sections.append(
-            _section(
+            markup.section(
                 "clv-compare",
                 "3. Model comparison on the holdout",
-                _p("Every model was fitted on the calibration period only.")
-                + _table(comparison.to_dict(orient="records"), cols),
+                markup.paragraph("Every model was fitted on the calibration period only.")
+                + markup.table(comparison.to_dict(orient="records"), cols),
             )
         )
 
@@ -381,26 +381,26 @@ def render_clv_report(
         fig, axes = plots.new_figure(figsize=(7.0, 3.8))
         plot_clv_histogram(hist, label=clv_column, ax=axes[0, 0])
         v = table[clv_column].to_numpy(np.float64)
-        body = page.figure(fig, f"Distribution of '{clv_column}' over customers.") + _dl(
+        body = page.figure(fig, f"Distribution of '{clv_column}' over customers.") + markup.facts(
             [
-                ("total", _num(float(np.nansum(v)))),
-                ("mean", _num(float(np.nanmean(v)))),
-                ("median", _num(float(np.nanmedian(v)))),
+                ("total", markup.num(float(np.nansum(v)))),
+                ("mean", markup.num(float(np.nanmean(v)))),
+                ("median", markup.num(float(np.nanmedian(v)))),
                 ("top 10% share", f"{100 * _top_share(v, 0.1):.1f}%"),
             ]
         )
     else:
-        body = _note(f"The table has no '{clv_column}' column (no order values?).")
-    sections.append(_section("clv-distribution", "4. CLV distribution", body))
+        body = markup.note(f"The table has no '{clv_column}' column (no order values?).")
+    sections.append(markup.section("clv-distribution", "4. CLV distribution", body))
 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
-        f"<header><h1>{_e(title)}</h1></header>"
+        f"<title>{markup.escape(title)}</title><style>{markup.CSS}</style></head><body><main>"
+        f"<header><h1>{markup.escape(title)}</h1></header>"
         + "".join(sections)
-        + f"<footer>Generated by promolift {_e(__version__)} on {_e(now)}.</footer>"
+        + f"<footer>Generated by promolift {markup.escape(__version__)} on {markup.escape(now)}.</footer>"
         + "</main></body></html>\n"
     )
 

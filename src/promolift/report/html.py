@@ -9,24 +9,18 @@ that comes from data or config is HTML-escaped here.
 
 from __future__ import annotations
 
-import html
-import io
-import itertools
 import math
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from promolift._version import __version__
-from promolift.report import curves, plots
+from promolift.report import curves, markup, plots
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
     from promolift.bundle import ModelBundle
     from promolift.data.quality import QualityReport
@@ -38,34 +32,8 @@ SOLVER = "lagrangian"
 
 
 # ------------------------------------------------------------------------------------ formatting
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _missing(v: object) -> bool:
-    return v is None or (isinstance(v, float | np.floating) and not math.isfinite(v))
-
-
-def _num(v: object, *, signed: bool = False, digits: int | None = None) -> str:
-    """A number for people: thousands separators, sensible decimals, '–' when missing."""
-    if _missing(v):
-        return "–"
-    if isinstance(v, bool | np.bool_):
-        return str(bool(v))
-    if isinstance(v, int | np.integer):
-        return f"{int(v):+,d}" if signed else f"{int(v):,d}"
-    x = float(v)  # type: ignore[arg-type]
-    if digits is None:
-        a = abs(x)
-        if a == 0:
-            return "0"
-        digits = 0 if a >= 1000 else 1 if a >= 1 else 2 if a >= 0.1 else 4
-    text = f"{x:+,.{digits}f}" if signed else f"{x:,.{digits}f}"
-    return text.replace("-", "−")
-
-
 def _signed(v: object) -> str:
-    return _num(v, signed=True)
+    return markup.num(v, signed=True)
 
 
 def _ci(low: object, high: object) -> str:
@@ -73,57 +41,17 @@ def _ci(low: object, high: object) -> str:
 
 
 def _pct(v: object, digits: int = 1) -> str:
-    return "–" if _missing(v) else f"{100 * float(v):.{digits}f}%"  # type: ignore[arg-type]
+    return "–" if markup.missing(v) else f"{100 * float(v):.{digits}f}%"  # type: ignore[arg-type]
 
 
 def _pvalue(v: object) -> str:
-    return "–" if _missing(v) else f"{float(v):.3g}"  # type: ignore[arg-type]
+    return "–" if markup.missing(v) else f"{float(v):.3g}"  # type: ignore[arg-type]
 
 
 def _weights(w: object) -> str:
     if not isinstance(w, Mapping) or not any(float(x) > 0 for x in w.values()):
         return "–"
     return " + ".join(f"{k} {float(x):.3g}" for k, x in w.items() if float(x) > 0)
-
-
-Column = tuple[str, str, Callable[[Any], str]]
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
-        v, bool | np.bool_
-    )
-
-
-def _table(
-    records: Sequence[Mapping[str, Any]],
-    columns: Sequence[Column],
-    *,
-    highlight: Callable[[Mapping[str, Any]], bool] | None = None,
-) -> str:
-    """An HTML table; every header and cell is escaped, numbers are right-aligned."""
-    numeric = {
-        key
-        for key, _, _ in columns
-        if any(_is_number(r.get(key)) and not _missing(r.get(key)) for r in records)
-    }
-    num = ' class="num"'
-    head = "".join(
-        f"<th{num if key in numeric else ''}>{_e(title)}</th>" for key, title, _ in columns
-    )
-    body = []
-    for rec in records:
-        cells = []
-        for key, _, fmt in columns:
-            v = rec.get(key)
-            cls = num if key in numeric else ""
-            cells.append(f"<td{cls}>{_e(fmt(v))}</td>")
-        cls = ' class="hl"' if highlight and highlight(rec) else ""
-        body.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    return (
-        f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
-    )
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -142,68 +70,12 @@ def _flatten(
 
 
 # ------------------------------------------------------------------------------------ figures
-_ID = re.compile(r'\bid="([^"]+)"')
-
-
-def _svg(fig: Figure, label: str, prefix: str) -> str:
-    """The figure as inline SVG: no XML prolog, no comments, ids made unique on the page."""
-    buf = io.StringIO()
-    fig.savefig(
-        buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}
-    )
-    svg = buf.getvalue()
-    svg = svg[svg.index("<svg") :]
-    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
-    ids = set(_ID.findall(svg))
-    svg = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', svg)
-    svg = re.sub(
-        r'(href="#|url\(#)([^")]+)',
-        lambda m: f"{m.group(1)}{prefix}-{m.group(2)}" if m.group(2) in ids else m.group(0),
-        svg,
-    )
-    svg = re.sub(r"\n\s*", "\n", svg)
-    return svg.replace("<svg ", f'<svg role="img" aria-label="{_e(label)}" ', 1)
-
-
-class _Page:
-    """Collects figures with page-unique SVG ids."""
-
-    def __init__(self) -> None:
-        self._counter = itertools.count(1)
-
-    def figure(self, fig: Figure, caption: str, *, wide: bool = True) -> str:
-        svg = _svg(fig, caption, f"f{next(self._counter)}")
-        cls = "fig wide" if wide else "fig"
-        return f'<figure class="{cls}">{svg}<figcaption>{_e(caption)}</figcaption></figure>'
-
-
 def _grid(n: int, *, per_row: int = 3) -> tuple[int, int]:
     cols = min(n, per_row)
     return math.ceil(n / cols), cols
 
 
 # ------------------------------------------------------------------------------------ sections
-def _section(anchor: str, title: str, body: str) -> str:
-    return f'<section id="{_e(anchor)}"><h2>{_e(title)}</h2>{body}</section>'
-
-
-def _p(text: str) -> str:
-    return f"<p>{_e(text)}</p>"
-
-
-def _note(text: str, kind: str = "") -> str:
-    return f'<p class="note {kind}">{_e(text)}</p>'
-
-
-def _dl(items: Iterable[tuple[str, str]]) -> str:
-    return (
-        '<dl class="facts">'
-        + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items)
-        + "</dl>"
-    )
-
-
 def _outcome_indices(bundle: ModelBundle) -> list[int]:
     eco = bundle.economics
     out = [eco.value_index]
@@ -245,24 +117,24 @@ def _header(bundle: ModelBundle, title: str) -> tuple[str, str]:
         }
         for j, (name, a) in enumerate(zip(bundle.arms, cfg.arm_economics(), strict=True))
     ]
-    arms = _table(
+    arms = markup.table(
         arm_rows,
         [
             ("arm", "arm", str),
-            ("contact_cost", "cost per contact", _num),
-            ("cost_per_conversion", "cost per conversion", _num),
+            ("contact_cost", "cost per contact", markup.num),
+            ("cost_per_conversion", "cost per conversion", markup.num),
             ("discount_rate", "discount (share of spend)", _pct),
         ],
     )
     outcomes = ", ".join(f"{name} ({kind})" for name, kind in cfg.outcomes.items())
     rows = bundle.metrics.get("n_rows", len(bundle.oof.treatment))
-    facts = _dl(
+    facts = markup.facts(
         [
             ("outcomes", outcomes),
             ("money outcome", eco.value_outcome),
             ("conversion outcome", eco.conversion_outcome or "–"),
             ("gross margin on spend", _pct(eco.margin)),
-            ("training rows", _num(int(rows))),
+            ("training rows", markup.num(int(rows))),
             ("cross-validation folds", str(bundle.metrics.get("n_folds", cfg.model.n_folds))),
             ("model kinds", ", ".join(bundle.oof.predictions)),
             (
@@ -275,9 +147,9 @@ def _header(bundle: ModelBundle, title: str) -> tuple[str, str]:
             ("data fingerprint", (bundle.fingerprint or "–")[:12]),
         ]
     )
-    arm_list = " · ".join(_e(a) for a in bundle.arms)
-    top = f'<header><h1>{_e(title)}</h1><p class="sub">Arms: {arm_list}</p></header>'
-    return top, _section(
+    arm_list = " · ".join(markup.escape(a) for a in bundle.arms)
+    top = f'<header><h1>{markup.escape(title)}</h1><p class="sub">Arms: {arm_list}</p></header>'
+    return top, markup.section(
         "campaign", "1. The campaign", facts + "<h3>Arms and their costs</h3>" + arms
     )
 
@@ -341,30 +213,30 @@ def _selection_text(s: curves.SelectionSummary, arms: Sequence[str]) -> tuple[st
     return text, verdict, tone
 
 
-def _selection(bundle: ModelBundle, page: _Page) -> str:
+def _selection(bundle: ModelBundle, page: markup.Page) -> str:
     title = "2. How sure are we"
     records = bundle.metrics.get("selection_unconstrained")
     if not records:
-        return _section("confidence", title, _note("The bundle holds no candidate table."))
+        return markup.section("confidence", title, markup.note("The bundle holds no candidate table."))
     table = pd.DataFrame(records)
     chosen = str(bundle.metrics.get("chosen", {}).get("candidate", table.iloc[0]["candidate"]))
     s = curves.selection_summary(bundle.oof, bundle.oof_economics, table, chosen, solver=SOLVER)
     text, verdict, tone = _selection_text(s, bundle.arms)
     fig, axes = plots.new_figure(figsize=(10.0, 0.28 * len(table) + 1.1))
     plots.plot_candidates(table, chosen=chosen, ax=axes[0, 0])
-    columns: list[Column] = [
+    columns: list[markup.Column] = [
         ("candidate", "candidate", str),
         ("weights", "blend", _weights),
         ("profit_per_1000", "profit per 1,000", _signed),
         ("ci_low", "95% CI low", _signed),
         ("ci_high", "95% CI high", _signed),
         ("contact_share", "contacted", _pct),
-        ("cost_per_customer", "cost per 1,000", lambda v: _num(1000 * v)),
+        ("cost_per_customer", "cost per 1,000", lambda v: markup.num(1000 * v)),
     ]
     body = (
-        _p(text)
-        + _note(verdict, tone)
-        + _p(
+        markup.paragraph(text)
+        + markup.note(verdict, tone)
+        + markup.paragraph(
             "Every candidate's plan was made on cross-validated predictions (customers scored by "
             "models that never saw them) and valued on what those customers actually did, with "
             "the doubly-robust estimator. Profit is incremental: relative to contacting nobody."
@@ -374,15 +246,15 @@ def _selection(bundle: ModelBundle, page: _Page) -> str:
             "Cross-validated incremental profit per 1,000 customers of each candidate policy, "
             "with 95% intervals (chosen in dark blue, simple policies in grey).",
         )
-        + _table(records, columns, highlight=lambda r: r.get("candidate") == chosen)
+        + markup.table(records, columns, highlight=lambda r: r.get("candidate") == chosen)
     )
-    return _section("confidence", title, body)
+    return markup.section("confidence", title, body)
 
 
-def _qini(bundle: ModelBundle, page: _Page) -> str:
+def _qini(bundle: ModelBundle, page: markup.Page) -> str:
     oof, arms, outcomes = bundle.oof, bundle.arms, bundle.outcomes
     body = [
-        _p(
+        markup.paragraph(
             "Customers are ranked by predicted uplift, best first; a Qini curve shows the "
             "incremental outcome gained by treating the top share of them (treated minus "
             "control, scaled to the treated group). Higher is better; the dotted line is random "
@@ -393,7 +265,7 @@ def _qini(bundle: ModelBundle, page: _Page) -> str:
     kinds = [k for k in oof.predictions if k != "constant"]
     if not kinds:
         body.append(
-            _note(
+            markup.note(
                 "Only the constant model was fitted: it ranks everybody alike, so there is "
                 "no curve."
             )
@@ -417,34 +289,34 @@ def _qini(bundle: ModelBundle, page: _Page) -> str:
     recs = _flatten(bundle.metrics.get("uplift"))
     if recs:
         body.append(
-            _p(
+            markup.paragraph(
                 "Qini AUC is normalised: 0 is random targeting, 1 the best possible ranking. "
                 "Uplift@30% is the observed uplift among the 30% ranked highest."
             )
         )
         body.append(
-            _table(
+            markup.table(
                 recs,
                 [
                     ("kind", "model", str),
                     ("arm", "arm", str),
                     ("outcome", "outcome", str),
-                    ("qini_auc", "Qini AUC", lambda v: _num(v, digits=3)),
-                    ("auuc", "AUUC", lambda v: _num(v, digits=3)),
-                    ("uplift_at_k", "uplift@30%", lambda v: _num(v, digits=4)),
-                    ("n", "rows", _num),
+                    ("qini_auc", "Qini AUC", lambda v: markup.num(v, digits=3)),
+                    ("auuc", "AUUC", lambda v: markup.num(v, digits=3)),
+                    ("uplift_at_k", "uplift@30%", lambda v: markup.num(v, digits=4)),
+                    ("n", "rows", markup.num),
                 ],
             )
         )
-    return _section("qini", "3. Ranking quality: Qini curves", "".join(body))
+    return markup.section("qini", "3. Ranking quality: Qini curves", "".join(body))
 
 
 def _deciles(
-    bundle: ModelBundle, page: _Page, name: str, weights: Mapping[str, float], note: str | None
+    bundle: ModelBundle, page: markup.Page, name: str, weights: Mapping[str, float], note: str | None
 ) -> str:
     oof, arms, outcomes = bundle.oof, bundle.arms, bundle.outcomes
     body = [
-        _p(
+        markup.paragraph(
             f"Customers of each arm and the control are split into ten equal groups by the "
             f"predicted uplift of '{name}' ({_weights(weights)}). Bars: mean predicted uplift; "
             "points: the observed difference between treated and control customers in the "
@@ -453,10 +325,10 @@ def _deciles(
         )
     ]
     if note:
-        body.append(_note(note))
+        body.append(markup.note(note))
     if set(weights) == {"constant"}:
         body.append(
-            _note(
+            markup.note(
                 "This policy predicts the same uplift for everybody, so its deciles are "
                 "arbitrary splits and should look flat."
             )
@@ -477,11 +349,11 @@ def _deciles(
                 fig, f"Predicted and observed uplift in {outcomes[m]} by decile, one panel per arm."
             )
         )
-    return _section("deciles", "4. Calibration: uplift by decile", "".join(body))
+    return markup.section("deciles", "4. Calibration: uplift by decile", "".join(body))
 
 
 def _budget(
-    bundle: ModelBundle, page: _Page, name: str, weights: Mapping[str, float], note: str | None
+    bundle: ModelBundle, page: markup.Page, name: str, weights: Mapping[str, float], note: str | None
 ) -> tuple[str, curves.BudgetCurve]:
     curve = curves.profit_budget_curve(
         bundle.oof, bundle.oof_economics, weights, arms=bundle.arms, solver=SOLVER
@@ -489,19 +361,19 @@ def _budget(
     pts = curve.points
     last = pts.iloc[-1]
     text = (
-        f"Without a budget limit, '{name}' spends {_num(1000 * last['cost_per_customer'])} per "
+        f"Without a budget limit, '{name}' spends {markup.num(1000 * last['cost_per_customer'])} per "
         f"1,000 customers, contacts {_pct(last['contact_share'])} of them, and the model expects "
         f"{_signed(last['expected_profit_per_1000'])} per 1,000; cross-validation measures "
         f"{_signed(last['dr_profit_per_1000'])} "
         f"({_ci(last['dr_low_per_1000'], last['dr_high_per_1000'])})."
     )
-    body = [_p(text)]
+    body = [markup.paragraph(text)]
     if note:
-        body.append(_note(note))
+        body.append(markup.note(note))
     over = pts["expected_profit_per_1000"] > pts["dr_high_per_1000"]
     if over.any():
         body.append(
-            _note(
+            markup.note(
                 "At some budgets the model expects more than the upper end of the cross-validated "
                 "interval: its predictions are optimistic; trust the orange line.",
                 "warn",
@@ -518,34 +390,34 @@ def _budget(
             )
         )
     else:
-        body.append(_note("The plan spends nothing at any budget, so there is no curve to draw."))
+        body.append(markup.note("The plan spends nothing at any budget, so there is no curve to draw."))
     body.append(
-        _table(
+        markup.table(
             _records(pts),
             [
-                ("budget_per_customer", "budget per 1,000", lambda v: _num(1000 * v)),
-                ("cost_per_customer", "planned cost per 1,000", lambda v: _num(1000 * v)),
+                ("budget_per_customer", "budget per 1,000", lambda v: markup.num(1000 * v)),
+                ("cost_per_customer", "planned cost per 1,000", lambda v: markup.num(1000 * v)),
                 ("contact_share", "contacted", _pct),
                 ("expected_profit_per_1000", "model expects", _signed),
                 ("dr_profit_per_1000", "cross-validated", _signed),
                 ("dr_low_per_1000", "95% CI low", _signed),
                 ("dr_high_per_1000", "95% CI high", _signed),
-                ("shadow_price", "shadow price λ", lambda v: _num(v, digits=3)),
+                ("shadow_price", "shadow price λ", lambda v: markup.num(v, digits=3)),
             ],
         )
     )
-    return _section("budget", "5. Profit against budget", "".join(body)), curve
+    return markup.section("budget", "5. Profit against budget", "".join(body)), curve
 
 
-def _plan(plan: Plan | None, curve: curves.BudgetCurve, page: _Page) -> str:
+def _plan(plan: Plan | None, curve: curves.BudgetCurve, page: markup.Page) -> str:
     body = []
     if plan is not None:
         s = plan.summary
         counts = {str(a): int(c) for a, c in s.get("arms", {}).items()}
         policy = s.get("policy", {})
         body.append(
-            _p(
-                f"The plan covers {_num(int(s.get('customers', sum(counts.values()))))} customers "
+            markup.paragraph(
+                f"The plan covers {markup.num(int(s.get('customers', sum(counts.values()))))} customers "
                 f"with the policy '{policy.get('candidate', '–')}' "
                 f"({_weights(policy.get('weights'))}), "
                 f"solver {s.get('solver', '–')} ({s.get('status', '–')})."
@@ -581,51 +453,51 @@ def _plan(plan: Plan | None, curve: curves.BudgetCurve, page: _Page) -> str:
                 }
             )
         body.append(
-            _table(
+            markup.table(
                 rows,
                 [
                     ("quantity", "total", str),
-                    ("expected", "model expects", _num),
-                    ("estimate", "cross-validated", _num),
-                    ("ci_low", "95% CI low", _num),
-                    ("ci_high", "95% CI high", _num),
+                    ("expected", "model expects", markup.num),
+                    ("estimate", "cross-validated", markup.num),
+                    ("ci_low", "95% CI low", markup.num),
+                    ("ci_high", "95% CI high", markup.num),
                 ],
             )
         )
         cons = s.get("constraints", {})
         caps = cons.get("arm_caps") or {}
         body.append(
-            _dl(
+            markup.facts(
                 [
-                    ("budget", _num(cons.get("budget"))),
+                    ("budget", markup.num(cons.get("budget"))),
                     ("safety margin", _pct(cons.get("safety_margin"))),
-                    ("budget planned against", _num(cons.get("effective_budget"))),
-                    ("max contacts", _num(cons.get("max_contacts"))),
-                    ("arm caps", ", ".join(f"{a}: {_num(c)}" for a, c in caps.items()) or "–"),
-                    ("minimum ROI", _num(cons.get("min_roi"))),
-                    ("shadow price λ of the budget", _num(s.get("shadow_price"), digits=4)),
-                    ("price of a contact", _num(s.get("contact_price"), digits=4)),
+                    ("budget planned against", markup.num(cons.get("effective_budget"))),
+                    ("max contacts", markup.num(cons.get("max_contacts"))),
+                    ("arm caps", ", ".join(f"{a}: {markup.num(c)}" for a, c in caps.items()) or "–"),
+                    ("minimum ROI", markup.num(cons.get("min_roi"))),
+                    ("shadow price λ of the budget", markup.num(s.get("shadow_price"), digits=4)),
+                    ("price of a contact", markup.num(s.get("contact_price"), digits=4)),
                 ]
             )
         )
         body.append(
-            _p(
+            markup.paragraph(
                 "λ is what one more unit of budget would earn: the plan gives each customer "
                 "the arm with the largest value − λ × cost, if positive. The online service "
                 "reuses it."
             )
         )
         if s.get("by_segment"):
-            body.append(_p("Where the plan expects its incremental profit, by customer segment "
+            body.append(markup.paragraph("Where the plan expects its incremental profit, by customer segment "
                            "(categorical columns by value, numeric ones such as CLV by quartile):"))
-            body.append(_table(s["by_segment"], [
+            body.append(markup.table(s["by_segment"], [
                 ("column", "column", str), ("segment", "segment", str),
-                ("customers", "customers", _num), ("contacted", "contacted", _num),
+                ("customers", "customers", markup.num), ("contacted", "contacted", markup.num),
                 ("expected_incremental_profit", "expected incremental profit", _signed),
-                ("expected_cost", "expected cost", _num)]))
+                ("expected_cost", "expected cost", markup.num)]))
     else:
         body.append(
-            _note("No plan was given to the report; below is the mix along the budget grid.")
+            markup.note("No plan was given to the report; below is the mix along the budget grid.")
         )
     if len(curve.mix) > 1:
         fig, axes = plots.new_figure(figsize=(10.0, 3.4))
@@ -637,22 +509,22 @@ def _plan(plan: Plan | None, curve: curves.BudgetCurve, page: _Page) -> str:
                 "(cross-validated predictions, same grid as section 5).",
             )
         )
-    return _section("allocation", "6. Allocation mix", "".join(body))
+    return markup.section("allocation", "6. Allocation mix", "".join(body))
 
 
-def _evaluation(evaluation: Mapping[str, Any] | None, page: _Page) -> str:
+def _evaluation(evaluation: Mapping[str, Any] | None, page: markup.Page) -> str:
     if not evaluation:
-        return _section(
+        return markup.section(
             "holdout",
             "7. Held-out evaluation",
-            _note("No held-out evaluation was given to the report."),
+            markup.note("No held-out evaluation was given to the report."),
         )
     policies = list(evaluation.get("policies", []))
     body = []
     if evaluation.get("n_rows"):
         body.append(
-            _p(
-                f"Each policy is valued on {_num(int(evaluation['n_rows']))} held-out customers "
+            markup.paragraph(
+                f"Each policy is valued on {markup.num(int(evaluation['n_rows']))} held-out customers "
                 "the models never saw, as incremental profit per 1,000 customers relative to "
                 "contacting nobody, with inverse-propensity (IPW) and doubly-robust (DR) "
                 "estimates and 95% intervals."
@@ -668,7 +540,7 @@ def _evaluation(evaluation: Mapping[str, Any] | None, page: _Page) -> str:
             )
         )
         body.append(
-            _table(
+            markup.table(
                 policies,
                 [
                     ("policy", "policy", str),
@@ -685,7 +557,7 @@ def _evaluation(evaluation: Mapping[str, Any] | None, page: _Page) -> str:
     chosen = evaluation.get("chosen")
     if isinstance(chosen, Mapping) and chosen:
         body.append(
-            _dl(
+            markup.facts(
                 (f"policy of '{plan}'", f"{p.get('candidate', '–')} ({_weights(p.get('weights'))})")
                 for plan, p in chosen.items()
                 if isinstance(p, Mapping)
@@ -694,26 +566,26 @@ def _evaluation(evaluation: Mapping[str, Any] | None, page: _Page) -> str:
     recs = _flatten(evaluation.get("uplift"))
     if recs:
         key = next((k for k in ("model", "kind") if k in recs[0]), None)
-        cols: list[Column] = [(key, "model", str)] if key else []
+        cols: list[markup.Column] = [(key, "model", str)] if key else []
         cols += [
             ("arm", "arm", str),
             ("outcome", "outcome", str),
-            ("qini_auc", "Qini AUC", lambda v: _num(v, digits=3)),
-            ("auuc", "AUUC", lambda v: _num(v, digits=3)),
-            ("uplift_at_k", "uplift@30%", lambda v: _num(v, digits=4)),
-            ("n", "rows", _num),
+            ("qini_auc", "Qini AUC", lambda v: markup.num(v, digits=3)),
+            ("auuc", "AUUC", lambda v: markup.num(v, digits=3)),
+            ("uplift_at_k", "uplift@30%", lambda v: markup.num(v, digits=4)),
+            ("n", "rows", markup.num),
         ]
         body.append(
             "<h3>Ranking quality on the held-out customers</h3>"
-            + _p(
+            + markup.paragraph(
                 "Qini AUC, AUUC and uplift@30% of the bundle's predictions on the held-out "
                 "customers (0 = no better than random; a policy that treats everybody alike "
                 "scores 0 by construction)."
             )
-            + _table(recs, cols)
+            + markup.table(recs, cols)
         )
-    return _section(
-        "holdout", "7. Held-out evaluation", "".join(body) or _note("The evaluation is empty.")
+    return markup.section(
+        "holdout", "7. Held-out evaluation", "".join(body) or markup.note("The evaluation is empty.")
     )
 
 
@@ -740,83 +612,83 @@ def _quality_report(quality: QualityReport | None, bundle: ModelBundle) -> Quali
 def _quality(quality: QualityReport | None, bundle: ModelBundle) -> str:
     q = _quality_report(quality, bundle)
     if q is None:
-        return _section(
-            "quality", "8. Data quality", _note("No data-quality summary is available.")
+        return markup.section(
+            "quality", "8. Data quality", markup.note("No data-quality summary is available.")
         )
     from promolift.data.quality import SRM_ALPHA
 
-    if _missing(q.srm_pvalue):
-        srm = _note("The sample-ratio test could not be computed.", "warn")
+    if markup.missing(q.srm_pvalue):
+        srm = markup.note("The sample-ratio test could not be computed.", "warn")
     elif q.srm_ok:
-        srm = _note(
+        srm = markup.note(
             f"Sample-ratio check passed (p = {_pvalue(q.srm_pvalue)} ≥ {SRM_ALPHA:g}): the arm "
             "counts fit the expected shares, as a working randomization should.",
             "good",
         )
     else:
-        srm = _note(
+        srm = markup.note(
             f"Sample-ratio mismatch (p = {_pvalue(q.srm_pvalue)} < {SRM_ALPHA:g}): the arm counts "
             "are unlikely under the expected shares. Check the randomization before trusting "
             "any uplift in this report.",
             "bad",
         )
     warnings = [w for w in q.warnings() if not w.startswith("sample-ratio")]
-    body = [srm] + [_note(w, "warn") for w in warnings]
+    body = [srm] + [markup.note(w, "warn") for w in warnings]
     arms = _records(q.arms)
-    arm_cols: list[Column] = [
+    arm_cols: list[markup.Column] = [
         ("arm", "arm", str),
-        ("rows", "rows", _num),
+        ("rows", "rows", markup.num),
         ("share", "share", _pct),
         ("expected_share", "expected share", _pct),
     ]
     arm_cols += [
-        (c, f"mean {c.removeprefix('mean_')}", lambda v: _num(v, digits=4))
+        (c, f"mean {c.removeprefix('mean_')}", lambda v: markup.num(v, digits=4))
         for c in q.arms.columns
         if c.startswith("mean_")
     ]
-    body.append("<h3>Arms</h3>" + _table(arms, arm_cols))
+    body.append("<h3>Arms</h3>" + markup.table(arms, arm_cols))
     body.append(
         "<h3>Features</h3>"
-        + _table(
+        + markup.table(
             _records(q.features),
             [
                 ("feature", "feature", str),
                 ("type", "type", str),
                 ("missing_share", "missing", _pct),
                 ("outlier_share", "outliers (3×IQR)", _pct),
-                ("distinct", "distinct values", _num),
+                ("distinct", "distinct values", markup.num),
             ],
         )
     )
-    return _section("quality", "8. Data quality", "".join(body))
+    return markup.section("quality", "8. Data quality", "".join(body))
 
 
 def _scores(bundle: ModelBundle) -> str:
     recs = _flatten(bundle.metrics.get("outcome_scores"))
     if not recs:
-        return _section("scores", "9. Outcome models", _note("The bundle holds no outcome scores."))
-    body = _p(
+        return markup.section("scores", "9. Outcome models", markup.note("The bundle holds no outcome scores."))
+    body = markup.paragraph(
         "How well each model predicts the outcome levels on each arm's own customers "
         "(cross-validated). AUC and log-loss are for yes/no outcomes, RMSE for all; mean "
         "predicted against mean observed shows calibration."
-    ) + _table(
+    ) + markup.table(
         recs,
         [
             ("kind", "model", str),
             ("arm", "arm", str),
             ("outcome", "outcome", str),
-            ("n", "rows", _num),
-            ("auc", "AUC", lambda v: _num(v, digits=3)),
-            ("log_loss", "log-loss", lambda v: _num(v, digits=4)),
-            ("rmse", "RMSE", lambda v: _num(v, digits=3)),
-            ("mean_predicted", "mean predicted", lambda v: _num(v, digits=4)),
-            ("mean_observed", "mean observed", lambda v: _num(v, digits=4)),
+            ("n", "rows", markup.num),
+            ("auc", "AUC", lambda v: markup.num(v, digits=3)),
+            ("log_loss", "log-loss", lambda v: markup.num(v, digits=4)),
+            ("rmse", "RMSE", lambda v: markup.num(v, digits=3)),
+            ("mean_predicted", "mean predicted", lambda v: markup.num(v, digits=4)),
+            ("mean_observed", "mean observed", lambda v: markup.num(v, digits=4)),
         ],
     )
-    return _section("scores", "9. Outcome models", body)
+    return markup.section("scores", "9. Outcome models", body)
 
 
-def _drivers(bundle: ModelBundle, page: _Page, name: str, weights: Mapping[str, float]) -> str:
+def _drivers(bundle: ModelBundle, page: markup.Page, name: str, weights: Mapping[str, float]) -> str:
     """Global importance (promolift.explain) of the policy the curves are drawn for."""
     from promolift.errors import PromoliftError
     from promolift.explain import global_importance, stored_background, tree_supported
@@ -824,16 +696,16 @@ def _drivers(bundle: ModelBundle, page: _Page, name: str, weights: Mapping[str, 
     title = "10. What drives the uplift"
     background = stored_background(bundle.metrics)
     if background is None or not bundle.models:
-        return _section("drivers", title, _note(
+        return markup.section("drivers", title, markup.note(
             "The bundle keeps no background sample of customers to explain; re-train it with "
             "this promolift to see which features drive the uplift."))
     try:
         tree = tree_supported(bundle, dict(weights))
         table = global_importance(bundle, background, weights=dict(weights), max_rows=200 if tree else 48)
     except PromoliftError as exc:
-        return _section("drivers", title, _note(f"Could not explain this policy: {exc}"))
+        return markup.section("drivers", title, markup.note(f"Could not explain this policy: {exc}"))
     if not (table["mean_abs_contribution"] > 0).any():
-        return _section("drivers", title, _note(
+        return markup.section("drivers", title, markup.note(
             f"'{name}' gives every customer the same expected profit: no feature drives it."))
     first = table.iloc[0]
     method = ("LightGBM's TreeSHAP carried to dollars" if table.attrs["method"] == "tree"
@@ -843,26 +715,26 @@ def _drivers(bundle: ModelBundle, page: _Page, name: str, weights: Mapping[str, 
         f"promotion under '{name}', in dollars per customer, averaged over "
         f"{table.attrs['n_rows']:,} training customers kept in the bundle ({method}). "
         f"'{first['feature']}' matters most: it moves a customer's expected profit by "
-        f"${_num(first['mean_abs_contribution'], digits=3)} on average ({_pct(first['share'])} of "
+        f"${markup.num(first['mean_abs_contribution'], digits=3)} on average ({_pct(first['share'])} of "
         "all attributions). These explain the model's predictions, not what changing a feature "
         "would cause; 'promolift plan --reasons 3' gives the same per customer."
     )
     fig, axes = plots.new_figure(figsize=(8.0, 0.38 * len(table) + 1.3))
     plots.plot_importance(table, ax=axes[0, 0])
-    body = _p(text) + page.figure(
+    body = markup.paragraph(text) + page.figure(
         fig,
         "Mean absolute contribution of each feature to the expected incremental profit (bars) "
         "and its signed mean (labels: + raises profit on average).",
-    ) + _table(
+    ) + markup.table(
         _records(table),
         [
             ("feature", "feature", str),
-            ("mean_abs_contribution", "mean |contribution|", lambda v: _num(v, digits=4)),
-            ("mean_contribution", "mean contribution", lambda v: _num(v, signed=True, digits=4)),
+            ("mean_abs_contribution", "mean |contribution|", lambda v: markup.num(v, digits=4)),
+            ("mean_contribution", "mean contribution", lambda v: markup.num(v, signed=True, digits=4)),
             ("share", "share", _pct),
         ],
     )
-    return _section("drivers", title, body)
+    return markup.section("drivers", title, body)
 
 
 _TOC = (
@@ -878,45 +750,7 @@ _TOC = (
     ("drivers", "What drives the uplift"),
 )
 
-_CSS = """
-:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#ffffff;--soft:#f6f8fa;--accent:#1f6feb}
-*{box-sizing:border-box}
-body{margin:0;background:var(--soft);color:var(--fg);
-font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:1120px;margin:0 auto;padding:24px 28px 48px;background:var(--bg);min-height:100vh}
-header h1{margin:0 0 4px;font-size:26px}
-.sub{color:var(--muted);margin:0 0 12px}
-nav{position:sticky;top:0;background:var(--bg);border-bottom:1px solid var(--line);padding:8px 0;
-margin-bottom:8px;font-size:13px;z-index:1}
-nav a{color:var(--accent);text-decoration:none;margin-right:14px;white-space:nowrap}
-nav a:hover{text-decoration:underline}
-section{padding:8px 0 20px;border-bottom:1px solid var(--line)}
-h2{font-size:20px;margin:20px 0 8px}
-h3{font-size:16px;margin:18px 0 6px}
-p{margin:8px 0;max-width:85ch}
-.note{padding:8px 12px;border-left:4px solid var(--line);background:var(--soft);border-radius:4px}
-.note.good{border-color:#2da44e;background:#dafbe1}
-.note.warn{border-color:#bf8700;background:#fff8c5}
-.note.bad{border-color:#cf222e;background:#ffebe9}
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;margin:8px 0;
-font-size:14px}
-dl.facts dt{color:var(--muted)}
-dl.facts dd{margin:0;overflow-wrap:anywhere}
-.tablewrap{overflow-x:auto;margin:10px 0}
-table{border-collapse:collapse;font-size:13px;min-width:50%}
-th,td{padding:4px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-th{background:var(--soft);font-weight:600;white-space:nowrap}
-th.num{text-align:right}
-td:first-child{white-space:nowrap}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tbody tr:nth-child(even){background:#fbfcfd}
-tr.hl td{background:#ddf4ff;font-weight:600}
-figure{margin:14px 0}
-figure svg{display:block;max-width:100%;height:auto}
-figcaption{color:var(--muted);font-size:13px;margin-top:4px}
-footer{color:var(--muted);font-size:12px;margin-top:24px}
-@media print{nav{display:none}body{background:#fff}main{max-width:none}}
-"""
+
 
 
 def render_report(
@@ -953,7 +787,7 @@ def render_report(
     write_report : Render and write to a file atomically.
     """
     title = title or "Promotion uplift report"
-    page = _Page()
+    page = markup.Page()
     name, weights, note = _curve_policy(bundle)
     budget_html, curve = _budget(bundle, page, name, weights, note)
     top, campaign = _header(bundle, title)
@@ -969,18 +803,18 @@ def render_report(
         _scores(bundle),
         _drivers(bundle, page, name, weights),
     ]
-    nav = "<nav>" + "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in _TOC) + "</nav>"
+    nav = "<nav>" + "".join(f'<a href="#{a}">{markup.escape(t)}</a>' for a, t in _TOC) + "</nav>"
     now = datetime.now(UTC).isoformat(timespec="seconds")
     libs = ", ".join(f"{k} {v}" for k, v in bundle.libraries.items())
     footer = (
-        f"<footer>Generated by promolift {_e(__version__)} on {_e(now)}. Bundle trained with "
-        f"{_e(libs)}. All figures are computed on cross-validated (out-of-fold) predictions unless "
+        f"<footer>Generated by promolift {markup.escape(__version__)} on {markup.escape(now)}. Bundle trained with "
+        f"{markup.escape(libs)}. All figures are computed on cross-validated (out-of-fold) predictions unless "
         "marked held-out.</footer>"
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<title>{markup.escape(title)}</title><style>{markup.CSS}</style></head><body><main>"
         + top
         + nav
         + "".join(sections)
