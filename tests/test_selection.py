@@ -1,10 +1,8 @@
-"""Choosing the policy: bootstrap-averaged (bagged) selection and per-constraint choice."""
+"""Choosing the policy: candidate scoring and the per-constraint choice."""
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from promolift.selection import choose_bagged
 
 
 def _table(names, weights, contributions):
@@ -13,34 +11,6 @@ def _table(names, weights, contributions):
     table = pd.DataFrame({"candidate": np.asarray(names)[order], "profit_per_1000": mean[order],
                           "weights": [weights[i] for i in order], "complexity": 1})
     return table, contributions[:, order]
-
-
-def test_bagged_choice_keeps_a_clear_winner_alone():
-    rng = np.random.default_rng(0)
-    base = rng.normal(size=(5000, 1))
-    contrib = np.hstack([base + 1.0, base, base - 1.0])      # same noise, clear gaps
-    table, c = _table(["a", "b", "nobody"], [{"x": 1.0}, {"relative": 1.0}, {}], contrib)
-    row = choose_bagged(table, c)
-    assert row["candidate"] == "a"
-    assert row["weights"] == {"x": 1.0}
-    assert row["share"] == {"a": 1.0}
-
-
-def test_bagged_choice_mixes_candidates_in_proportion_to_their_wins():
-    rng = np.random.default_rng(1)
-    contrib = rng.normal(size=(2000, 2))                       # two candidates, equal in truth
-    table, c = _table(["dr", "relative"], [{"dr": 0.5, "constant": 0.5}, {"relative": 1.0}], contrib)
-    row = choose_bagged(table, c, n_boot=400)
-    share = row["share"]
-    assert set(share) == {"dr", "relative"} and 0.1 < share["dr"] < 0.9
-    assert sum(share.values()) == pytest.approx(1.0)
-    # weights are the shares times each candidate's weights, so they still sum to 1
-    assert row["weights"]["dr"] == pytest.approx(0.5 * share["dr"])
-    assert row["weights"]["relative"] == pytest.approx(share["relative"])
-    assert sum(row["weights"].values()) == pytest.approx(1.0)
-    assert row["candidate"].startswith("bagged: ")
-    # deterministic for a given random_state
-    assert choose_bagged(table, c, n_boot=400)["weights"] == row["weights"]
 
 
 def test_score_candidates_returns_contributions_in_table_order():

@@ -22,7 +22,7 @@ from promolift.economics import Economics
 from promolift.evaluate.policy import per_row_contributions, policy_gain
 from promolift.optimize import allocate
 
-__all__ = ["Constraints", "Candidate", "anchor_for", "candidates", "choose", "choose_anchored", "choose_bagged",
+__all__ = ["Constraints", "Candidate", "anchor_for", "candidates", "choose", "choose_anchored",
            "score_candidates", "select"]
 
 SHRINKAGE = (0.75, 0.5, 0.25)
@@ -166,47 +166,6 @@ def choose(table: pd.DataFrame) -> pd.Series:
     return near.sort_values(["complexity", "profit_per_1000"], ascending=[True, False]).iloc[0]
 
 
-def choose_bagged(
-    table: pd.DataFrame,
-    contributions: np.ndarray,
-    *,
-    n_boot: int = 200,
-    random_state: int = 0,
-) -> pd.Series:
-    """Bootstrap-averaged choice: the blend of candidates weighted by how often each one is the
-    best on a bootstrap resample of the cross-validated rows.
-
-    The argmax over candidates whose estimates differ by less than their noise is itself a
-    noisy pick; averaging it over resamples (bagging the selection, cf. Breiman's "bumping")
-    turns the choice into a smooth blend of the candidates that are plausibly best, in
-    proportion to the evidence for each. ``contributions`` are the per-row DR terms of every
-    candidate's plan in ``table``'s row order (``score_candidates(..., return_contributions=True)``).
-    Candidates are blends of kinds, so the result is one: its ``weights`` are the bootstrap
-    frequencies times each candidate's weights. Returns a row like ``table``'s, with
-    ``candidate`` describing the mix and ``share`` the frequencies.
-    """
-    n, m = contributions.shape
-    rng = np.random.default_rng(random_state)
-    wins = np.zeros(m)
-    for _ in range(n_boot):
-        counts = np.bincount(rng.integers(0, n, n), minlength=n)
-        wins[int(np.argmax(counts @ contributions))] += 1
-    share = wins / n_boot
-    weights: dict[str, float] = {}
-    for i in np.flatnonzero(share):
-        for kind, w in table.iloc[i]["weights"].items():
-            weights[kind] = weights.get(kind, 0.0) + float(share[i]) * w
-    top = np.flatnonzero(share)[np.argsort(-share[np.flatnonzero(share)], kind="stable")]
-    mix = ", ".join(f"{table.iloc[i]['candidate']} {share[i]:.0%}" for i in top[:3])
-    if len(top) > 3:
-        mix += f", {len(top) - 3} more"
-    row = table.iloc[int(top[0])].copy()
-    row["candidate"] = table.iloc[int(top[0])]["candidate"] if len(top) == 1 else f"bagged: {mix}"
-    row["weights"] = {k: w for k, w in weights.items() if w > 0}
-    row["share"] = {table.iloc[i]["candidate"]: float(share[i]) for i in top}
-    return row
-
-
 def score_candidates(
     oof: OutOfFold,
     economics: Economics,
@@ -222,7 +181,7 @@ def score_candidates(
     ci_high, contact_share, cost_per_customer (planned), weights, complexity, and
     stderr_vs_best (paired standard error of the difference from the best candidate). With
     ``return_contributions`` also the per-row DR contributions (n, len(frame)), in the frame's
-    row order (see :func:`choose_bagged`).
+    row order (see :func:`choose_anchored`).
     """
     n = len(oof.treatment)
     reward = economics.realized_profit(oof.Y, oof.treatment)
