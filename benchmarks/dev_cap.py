@@ -32,7 +32,7 @@ from promolift.data import load_campaign
 from promolift.datasets import hillstrom_config, load_hillstrom
 from promolift.evaluate.policy import policy_gain
 from promolift.optimize import allocate
-from promolift.selection import Constraints, candidates, choose, choose_bagged, score_candidates
+from promolift.selection import Constraints, candidates, choose, score_candidates
 from promolift.train import arm_propensity, stratification_label, train
 
 CAP = 0.3
@@ -106,6 +106,48 @@ def load(cache: Path, s: int, data, extra=()):
     o = OutOfFold(predictions=oof, Y=train_data.Y, treatment=train_data.treatment,
                   propensity=arm_propensity(train_data))
     return o, test, test_data
+
+
+# Measured on the development splits and not adopted (README, "Capped-plan development").
+def choose_bagged(
+    table: pd.DataFrame,
+    contributions: np.ndarray,
+    *,
+    n_boot: int = 200,
+    random_state: int = 0,
+) -> pd.Series:
+    """Bootstrap-averaged choice: the blend of candidates weighted by how often each one is the
+    best on a bootstrap resample of the cross-validated rows.
+
+    The argmax over candidates whose estimates differ by less than their noise is itself a
+    noisy pick; averaging it over resamples (bagging the selection, cf. Breiman's "bumping")
+    turns the choice into a smooth blend of the candidates that are plausibly best, in
+    proportion to the evidence for each. ``contributions`` are the per-row DR terms of every
+    candidate's plan in ``table``'s row order (``score_candidates(..., return_contributions=True)``).
+    Candidates are blends of kinds, so the result is one: its ``weights`` are the bootstrap
+    frequencies times each candidate's weights. Returns a row like ``table``'s, with
+    ``candidate`` describing the mix and ``share`` the frequencies.
+    """
+    n, m = contributions.shape
+    rng = np.random.default_rng(random_state)
+    wins = np.zeros(m)
+    for _ in range(n_boot):
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        wins[int(np.argmax(counts @ contributions))] += 1
+    share = wins / n_boot
+    weights: dict[str, float] = {}
+    for i in np.flatnonzero(share):
+        for kind, w in table.iloc[i]["weights"].items():
+            weights[kind] = weights.get(kind, 0.0) + float(share[i]) * w
+    top = np.flatnonzero(share)[np.argsort(-share[np.flatnonzero(share)], kind="stable")]
+    mix = ", ".join(f"{table.iloc[i]['candidate']} {share[i]:.0%}" for i in top[:3])
+    if len(top) > 3:
+        mix += f", {len(top) - 3} more"
+    row = table.iloc[int(top[0])].copy()
+    row["candidate"] = table.iloc[int(top[0])]["candidate"] if len(top) == 1 else f"bagged: {mix}"
+    row["weights"] = {k: w for k, w in weights.items() if w > 0}
+    row["share"] = {table.iloc[i]["candidate"]: float(share[i]) for i in top}
+    return row
 
 
 def heldout(economics, preds, test_data, weights, cap) -> float:
@@ -217,7 +259,7 @@ def per_candidate(args, cfg, data) -> pd.DataFrame:
     for s in seeds(args.seeds):
         oof, test, test_data = load(args.cache, s, data, args.extra)
         kinds = [k for k in oof.predictions if "@" not in k]
-        cands = candidates(kinds, funnel=cfg.model.funnel_outcome) + EXTRA(kinds)
+        cands = candidates(kinds, funnel=cfg.model.funnel_outcome) + EXTRA(list(oof.predictions))
         table = score_candidates(oof, economics, Constraints(contact_share=args.cap), cands).set_index("candidate")
         for c in cands:
             rows.append({"seed": s, "candidate": c.name, "cv": table.loc[c.name, "profit_per_1000"],
@@ -234,6 +276,11 @@ def EXTRA(kinds):  # noqa: N802 - experimental candidates, filled in while devel
     from promolift.selection import Candidate
 
     out = []
+    if "relative@visit" in kinds:
+        for k in ("t", "x", "dr"):
+            for w in (0.25, 0.5):
+                out += [Candidate(f"{k} via visit {w:.0%} + relative via visit", {f"{k}@visit": w, "relative@visit": 1 - w}, 4),
+                        Candidate(f"{k} {w:.0%} + relative via visit", {k: w, "relative@visit": 1 - w}, 4)]
     for k in kinds:
         if k in ("relconv", "relvisit"):
             out += [Candidate(k, {k: 1.0}, 2), Candidate(f"{k} 50% relative", {k: 0.5, "relative": 0.5}, 2)]
@@ -272,7 +319,65 @@ def _s_learner(X, Y, t, K, params):
     return predict
 
 
+def _design(X):
+    """Generic linear design: one-hot categoricals, standardised numerics (log1p when skewed)."""
+    cols = []
+    for c in X.columns:
+        v = X[c]
+        if isinstance(v.dtype, pd.CategoricalDtype):
+            cols.append(pd.get_dummies(v, prefix=c, drop_first=True, dtype=float))
+        else:
+            v = v.astype(float).fillna(v.median())
+            if v.min() >= 0 and v.skew() > 2:
+                v = np.log1p(v)
+            cols.append(v.rename(c).to_frame())
+    return pd.concat(cols, axis=1)
+
+
+def _lo_learner(X, Y, t, K, C=1.0, pairs=False):
+    """Prototype interaction model (Lo 2002): logistic regression per binary outcome on
+    [z, arm dummies, arm dummies × z]; spend = P(conv | x, arm) × the arm's mean order size."""
+    from sklearn.linear_model import LogisticRegression
+
+    Z0 = _design(X)
+    mean, sd = Z0.mean(), Z0.std().replace(0, 1)
+
+    def feats(Xn):
+        Z = (_design(Xn).reindex(columns=Z0.columns, fill_value=0.0) - mean) / sd
+        if pairs:
+            names = list(Z.columns)
+            extra = {f"{a}*{b}": Z[a] * Z[b] for i, a in enumerate(names) for b in names[i + 1:]}
+            Z = pd.concat([Z, pd.DataFrame(extra, index=Z.index)], axis=1)
+        return Z.to_numpy()
+
+    def design(Z, arm):
+        D = [Z]
+        for k in range(1, K):
+            a = (arm == k).astype(float)[:, None]
+            D += [a, a * Z]
+        return np.hstack(D)
+
+    Z = feats(X)
+    D = design(Z, t)
+    models = [LogisticRegression(C=C, max_iter=2000).fit(D, Y[:, m]) for m in (0, 1)]
+    order = np.array([Y[(t == k) & (Y[:, 1] > 0), 2].mean() for k in range(K)])
+
+    def predict(Xn):
+        Zn = feats(Xn)
+        out = np.empty((len(Xn), K, 3))
+        for k in range(K):
+            Dk = design(Zn, np.full(len(Xn), k))
+            out[:, k, 0] = models[0].predict_proba(Dk)[:, 1]
+            out[:, k, 1] = models[1].predict_proba(Dk)[:, 1]
+            out[:, k, 2] = out[:, k, 1] * order[k]
+        return out
+    return predict
+
+
 EXTRA_KINDS = {
+    "lo": lambda X, Y, t, K, types: _lo_learner(X, Y, t, K),
+    "lo01": lambda X, Y, t, K, types: _lo_learner(X, Y, t, K, C=0.01),
+    "lop": lambda X, Y, t, K, types: _lo_learner(X, Y, t, K, C=0.01, pairs=True),
     "s": lambda X, Y, t, K, types: _s_learner(X, Y, t, K, {}),
     "treg": lambda X, Y, t, K, types: _promolift_kind("t", X, Y, t, types, num_leaves=7, min_child_samples=400),
     "xreg": lambda X, Y, t, K, types: _promolift_kind("x", X, Y, t, types, num_leaves=7, min_child_samples=200,
