@@ -263,10 +263,14 @@ def per_candidate(args, cfg, data) -> pd.DataFrame:
         table = score_candidates(oof, economics, Constraints(contact_share=args.cap), cands).set_index("candidate")
         for c in cands:
             rows.append({"seed": s, "candidate": c.name, "cv": table.loc[c.name, "profit_per_1000"],
+                         "cv_se": table.loc[c.name, "stderr"], "cv_se_vs_best": table.loc[c.name, "stderr_vs_best"],
                          "heldout": heldout(economics, test, test_data, c.weights, args.cap)})
     frame = pd.DataFrame(rows)
     out = frame.groupby("candidate").agg(cv=("cv", "mean"), heldout=("heldout", "mean"), sd=("heldout", "std"))
     print(out.sort_values("heldout", ascending=False).round(1).to_string())
+    real = frame[frame["candidate"] != "nobody"]
+    print(f"standard error of a candidate's cross-validated profit at the cap, median: {real['cv_se'].median():.0f}; "
+          f"of its paired difference from the best: {real['cv_se_vs_best'][real['cv_se_vs_best'] > 0].median():.0f}")
     if args.verbose:
         print(frame.pivot_table(index="candidate", columns="seed", values="heldout").round(0).to_string())
     return frame
