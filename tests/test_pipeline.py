@@ -202,6 +202,8 @@ def test_cli_flow(sim, config, tmp_path):
     r = runner.invoke(app, ["evaluate", str(tmp_path / "model"), str(tmp_path / "holdout.csv"),
                             "--out", str(tmp_path / "ev.json")])
     assert r.exit_code == 0, r.output
+    said = " ".join(r.output.split())  # the capped plan says which rule chose it
+    assert "by cross-validated profit (default" in said and "unless beaten by 2 paired standard errors)" in said
     r = runner.invoke(app, ["plan", str(tmp_path / "model"), str(tmp_path / "customers.parquet"),
                             "--budget", "50", "--arm-cap", "arm1=100", "--out", str(tmp_path / "plan.csv")])
     assert r.exit_code == 0, r.output

@@ -129,7 +129,8 @@ def _print_policies(evaluation: dict) -> None:
                   f"{r['dr']:+.0f} [{r['dr_low']:+.0f}, {r['dr_high']:+.0f}]")
     out.print(t)
     for plan, policy in evaluation.get("chosen", {}).items():
-        out.print(f"{plan}: chose '{policy['candidate']}' by cross-validated profit")
+        rule = f" ({policy['rule']})" if policy.get("rule") else ""
+        out.print(f"{plan}: chose '{policy['candidate']}' by cross-validated profit{rule}")
 
 
 def _print_uplift(evaluation: dict, outcomes: tuple[str, ...] = ("conversion", "spend")) -> None:
