@@ -751,8 +751,6 @@ _TOC = (
 )
 
 
-
-
 def render_report(
     bundle: ModelBundle,
     *,

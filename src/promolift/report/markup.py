@@ -16,11 +16,12 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CSS", "Column", "Page", "escape", "facts", "missing", "note", "num", "paragraph", "section",
-           "table"]
+__all__ = ["CSS", "Column", "Page", "escape", "facts", "inline_svg", "is_number", "missing", "note", "num",
+           "paragraph", "section", "table"]
 
 
 def escape(text: object) -> str:
+    """Text made safe for HTML content and attribute values."""
     return html.escape(str(text), quote=True)
 
 
@@ -140,7 +141,6 @@ def facts(items: Iterable[tuple[str, str]]) -> str:
         + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items)
         + "</dl>"
     )
-
 
 
 CSS = """
