@@ -329,6 +329,17 @@ def test_fitted_bundle_finds_the_simulator_effect_modifiers():
     assert "history" in g2.index[:2], g2
 
 
+@pytest.mark.parametrize("method", ["tree", "shapley"])
+def test_explain_reuses_the_callers_encoded_matrix(bundle, customers, method):
+    X = customers.iloc[:5]
+    weights = {"t": 1.0}
+    own = explain(bundle, X, weights=weights, method=method)
+    given = explain(bundle, X, weights=weights, method=method, encoded=bundle.encoder.matrix(X))
+    pd.testing.assert_frame_equal(own.contributions, given.contributions)
+    with pytest.raises(DataError, match="bundle.encoder.matrix"):
+        explain(bundle, X, weights=weights, method=method, encoded=bundle.encoder.matrix(X)[:2])
+
+
 # ------------------------------------------------------------------------------ reason codes
 def test_reason_codes_for_one_customer(bundle, customers):
     x = customers.iloc[[7]]

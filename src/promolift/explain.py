@@ -349,6 +349,7 @@ def explain(
     max_exact: int = MAX_EXACT,
     n_permutations: int = 16,
     random_state: int = 0,
+    encoded: np.ndarray | None = None,
 ) -> Explanation:
     """Attribute each customer's expected incremental profit of an arm to the raw features.
 
@@ -376,6 +377,9 @@ def explain(
         Permutations (antithetic pairs) per customer when sampling beyond ``max_exact``.
     random_state : int, default=0
         Seed of the permutations.
+    encoded : numpy.ndarray, default=None
+        ``bundle.encoder.matrix(X)`` when the caller has it already (a decision service that
+        has just scored ``X``); computed here otherwise.
 
     Returns
     -------
@@ -404,14 +408,20 @@ def explain(
     if len(bundle.arms) < 2:
         raise ConfigError("the bundle has no treated arm to explain.")
     arm = _check_arm(arm, len(X), len(bundle.arms))
+    if encoded is None:
+        encoded = bundle.encoder.matrix(X, source="X")
+    elif encoded.shape != X.shape:
+        raise DataError(f"encoded must be bundle.encoder.matrix(X), of shape {X.shape}; got {encoded.shape}. "
+                        "Leave it out to encode X here.")
     if method == "tree":
-        return _tree(bundle, X, arm, weights)
+        return _tree(bundle, X, encoded, arm, weights)
     bg = _background(bundle, X, background)
     if n_background < 1:
         raise ConfigError(f"n_background must be >= 1, got {n_background}.")
     return _shapley(
         bundle,
         X,
+        encoded,
         arm,
         weights,
         bg.iloc[:n_background],
@@ -663,6 +673,7 @@ def _bound_economics(bundle: ModelBundle, rows: np.ndarray):
 def _shapley(
     bundle: ModelBundle,
     X: pd.DataFrame,
+    Xe: np.ndarray,
     arm: np.ndarray | None,
     weights: dict[str, float],
     background: pd.DataFrame,
@@ -678,8 +689,7 @@ def _shapley(
         masks, W = _permutation_weights(p, n_permutations, np.random.default_rng(random_state))
     empty = int(np.flatnonzero(~masks.any(axis=1))[0])
     full = int(np.flatnonzero(masks.all(axis=1))[0])
-    enc = bundle.encoder
-    Xe, bge = enc.matrix(X, source="X"), enc.matrix(background, source="background")
+    bge = bundle.encoder.matrix(background, source="background")
     S, B, n = len(masks), len(bge), len(X)
     chunk = max(1, _MAX_ROWS_PER_CALL // (S * B))
     v = np.empty((n, S))
@@ -770,11 +780,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _tree(
-    bundle: ModelBundle, X: pd.DataFrame, arm: np.ndarray | None, weights: dict[str, float]
+    bundle: ModelBundle, X: pd.DataFrame, A: np.ndarray, arm: np.ndarray | None, weights: dict[str, float]
 ) -> Explanation:
+    """TreeSHAP of every booster on the encoded ``A``, carried to dollars (``X`` names the rows)."""
     tm = _TreeModel(bundle, weights)
     n, p, L = len(X), X.shape[1], len(tm.boosters)
-    A = bundle.encoder.matrix(X, source="X") if L else np.zeros((n, p))
     phi = np.zeros((n, L, p))  # raw-scale contributions per booster
     slope = np.zeros((n, L))
     c = np.zeros((n, L))

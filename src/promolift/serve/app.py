@@ -189,15 +189,16 @@ class ModelRegistry:
 
 
 # ---------------------------------------------------------------------------------- reason codes
-def reason_codes(state: ServingState, X: pd.DataFrame | None, arm: np.ndarray, top: int,
-                 n: int) -> list[list[dict]]:
-    """Reason codes for each of the ``n`` customers' arm (a treated arm for control: why it was
-    not worth it); ``X`` (raw features) may be ``None`` when ``top`` is 0."""
+def reason_codes(state: ServingState, X: pd.DataFrame | None, encoded: np.ndarray, arm: np.ndarray,
+                 top: int) -> list[list[dict]]:
+    """Reason codes for each customer's arm (a treated arm for control: why it was not worth
+    it); ``encoded`` is the matrix the customers were scored on, ``X`` their raw features (may
+    be ``None`` when ``top`` is 0)."""
     if top <= 0:
-        return [[] for _ in range(n)]
+        return [[] for _ in range(len(encoded))]
     from promolift.explain import reason_codes as explain
 
-    out = explain(state.bundle, X, arm, weights=state.weights, top=top)
+    out = explain(state.bundle, X, arm, weights=state.weights, top=top, encoded=encoded)
     return [[{"feature": r.feature, "value": _jsonable(r.value), "contribution": float(r.contribution),
               "direction": r.direction} for r in reasons] for reasons in out]
 
@@ -411,7 +412,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         economics = state.bundle.economics
         # raw features as a DataFrame only for what needs one (reason codes, CLV-valued economics)
         X = pd.DataFrame(raw, columns=columns) if top > 0 or economics.conversion_value_column else None
-        pred = state.bundle.predict(state.bundle.encoder.matrix(raw), state.weights)
+        encoded = state.bundle.encoder.matrix(raw)
+        pred = state.bundle.predict(encoded, state.weights)
         if economics.conversion_value_column is not None:
             economics = economics.for_customers(X)
         value, cost = economics.value_cost(pred)
@@ -430,7 +432,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             limited[treated[~ok]] = True
             arm[limited] = 0
             metrics.set_budget(campaign, store.spent(campaign), budget)
-        reasons = reason_codes(state, X, preferred, top, n)
+        reasons = reason_codes(state, X, encoded, preferred, top)
         profit, spend = value[rows, arm], cost[rows, arm]
         names, pref_names = state.arms[arm].tolist(), state.arms[preferred].tolist()
         ids = [c.id for c in customers]
