@@ -101,3 +101,14 @@ def test_relative_via_funnel_is_served_and_survives_a_round_trip(tmp_path):
     assert (capped.table["arm"] != cfg.data.control).sum() <= 10
     free = make_plan(loaded, X, data.ids[:50])
     assert free.summary["policy"]["rule"] == "one standard error"
+
+
+def test_constraints_bind_only_with_a_budget_or_a_cap():
+    from promolift.selection import Constraints
+
+    assert not Constraints().binding
+    assert not Constraints(min_roi=1.0).binding
+    assert not Constraints(arm_cap_shares=(None, None)).binding
+    assert Constraints(budget_per_customer=0.1).binding
+    assert Constraints(contact_share=0.3).binding
+    assert Constraints(arm_cap_shares=(None, 0.2)).binding

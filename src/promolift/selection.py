@@ -64,6 +64,12 @@ class Constraints:
             min_roi=min_roi,
         )
 
+    @property
+    def binding(self) -> bool:
+        """Whether a budget, contact cap or arm cap limits the plan (``min_roi`` only filters)."""
+        return (self.budget_per_customer is not None or self.contact_share is not None
+                or any(c is not None for c in self.arm_cap_shares or ()))
+
     def absolute(self, n: int) -> dict:
         """Keyword arguments for :func:`promolift.optimize.allocate` on ``n`` customers."""
         return {
@@ -128,8 +134,7 @@ def anchor_for(cands: list[Candidate], constraints: Constraints) -> str | None:
     model: the relative model ranked by the dense funnel outcome when there is one ("relative
     via visit"), else "relative".
     """
-    if constraints.budget_per_customer is None and constraints.contact_share is None and not (
-            constraints.arm_cap_shares and any(c is not None for c in constraints.arm_cap_shares)):
+    if not constraints.binding:
         return None
     names = [c.name for c in cands]
     return next((n for n in names if n.startswith("relative via ")), "relative" if "relative" in names else None)
@@ -145,9 +150,7 @@ def choose_anchored(table: pd.DataFrame, contributions: np.ndarray, anchor: str,
     are the per-row DR terms in ``table``'s order (``score_candidates(..., return_contributions=True)``).
     """
     i = int(np.flatnonzero(table["candidate"].to_numpy() == anchor)[0])
-    diff = contributions - contributions[:, [i]]
-    gain = diff.mean(axis=0)
-    se = diff.std(axis=0, ddof=1) / np.sqrt(len(diff))
+    gain, se = _paired(contributions, i)
     beats = (se > 0) & (gain > z * se)
     j = int(np.argmax(np.where(beats, gain, -np.inf))) if beats.any() else i
     return table.iloc[j]
@@ -208,15 +211,20 @@ def score_candidates(
             "complexity": cand.complexity,
         })
     table = pd.DataFrame(rows)
-    # Paired standard error of each candidate's difference from the best, on the same rows.
     per_row = np.stack(contributions, axis=1)
-    diff = per_row - per_row[:, [int(table["profit_per_1000"].idxmax())]]
-    table["stderr_vs_best"] = 1000 * diff.std(axis=0, ddof=1) / np.sqrt(n)
+    table["stderr_vs_best"] = 1000 * _paired(per_row, int(table["profit_per_1000"].idxmax()))[1]
     order = np.asarray(table.sort_values("profit_per_1000", ascending=False, kind="stable").index)
     table = table.loc[order].reset_index(drop=True)
     if return_contributions:
         return table, per_row[:, order]
     return table
+
+
+def _paired(per_row: np.ndarray, ref: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of each column's per-row difference from column ``ref``
+    (paired: the same rows, so their shared noise cancels)."""
+    diff = per_row - per_row[:, [ref]]
+    return diff.mean(axis=0), diff.std(axis=0, ddof=1) / np.sqrt(len(diff))
 
 
 def select(
