@@ -32,7 +32,7 @@ from promolift.data import load_campaign
 from promolift.datasets import hillstrom_config, load_hillstrom
 from promolift.evaluate.policy import policy_gain
 from promolift.optimize import allocate
-from promolift.selection import Constraints, candidates, choose, score_candidates
+from promolift.selection import Constraints, candidates, choose, choose_anchored, score_candidates, select
 from promolift.train import arm_propensity, stratification_label, train
 
 CAP = 0.3
@@ -80,8 +80,6 @@ def load(cache: Path, s: int, data, extra=()):
             test |= {k.split("|", 1)[1]: z[k] for k in z.files if k.startswith("test|")}
     train_data, test_data = data.subset(tr), data.subset(te)
     if "derived" in extra:
-        for src in ("relative", "relative_oof_ratio"):
-            pass
         for name, m in (("relconv", 1), ("relvisit", 0)):
             for preds in (oof, test):
                 r = preds["relative"]
@@ -179,12 +177,7 @@ def _anchor(table, contrib, anchor, z):
     """Keep ``anchor`` unless the best candidate beats it by z paired standard errors."""
     if anchor not in set(table["candidate"]):
         return choose(table)
-    i = int(np.flatnonzero(table["candidate"] == anchor)[0])
-    d = contrib - contrib[:, [i]]
-    t = d.mean(axis=0) / (d.std(axis=0, ddof=1) / np.sqrt(len(d)) + 1e-12)
-    t[i] = 0.0
-    j = int(np.argmax(np.where(t > z, d.mean(axis=0), -np.inf))) if (t > z).any() else i
-    return table.iloc[j]
+    return choose_anchored(table, contrib, anchor, z=z)
 
 
 def _kse(table, k):
@@ -207,24 +200,19 @@ def evaluate(args, cfg, data) -> None:
             from promolift.selection import Candidate
             cands.append(Candidate("relvisit", {"relvisit": 1.0}, 2))
         for cap in (None, args.cap):
-            n = len(oof.treatment)
             cons = Constraints() if cap is None else Constraints(contact_share=cap)
             table, contrib = score_candidates(oof, economics, cons, cands, return_contributions=True)
             for rule, fn in RULES.items():
-                if fn is None and "product" not in args.extra:
-                    continue
-                if fn is None:
-                    from promolift.selection import select
+                if fn is not None:
+                    best = fn(table, contrib)
+                elif "product" in args.extra:  # the product's own select, on its own candidates
                     best = select(oof, economics, cons, candidates(kinds, funnel=cfg.model.funnel_outcome))[1]
-                    rows.append({"seed": s, "cap": cap or 1.0, "rule": rule, "chosen": best["candidate"],
-                                 "profit": heldout(economics, test, test_data, dict(best["weights"]), cap)})
+                else:
                     continue
-                best = fn(table, contrib)
                 rows.append({"seed": s, "cap": cap or 1.0, "rule": rule, "chosen": best["candidate"],
                              "profit": heldout(economics, test, test_data, dict(best["weights"]), cap)})
             oracle = max((heldout(economics, test, test_data, c.weights, cap), c.name) for c in cands)
             rows.append({"seed": s, "cap": cap or 1.0, "rule": "oracle", "chosen": oracle[1], "profit": oracle[0]})
-            del n
         print(f"seed {s} done", file=sys.stderr, flush=True)
     frame = pd.DataFrame(rows)
     summary = frame.groupby(["cap", "rule"], sort=False)["profit"].agg(["mean", "std", "min"])

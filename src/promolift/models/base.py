@@ -517,7 +517,7 @@ class ResponseModel(BaseEstimator):
     def _fit(self, data: TrainingData) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def _save_artifacts(self, writer: _DirectoryWriter) -> dict[str, Any]:
@@ -551,7 +551,8 @@ class ResponseModel(BaseEstimator):
     def _check_matrix(self, X: np.ndarray) -> np.ndarray:
         if X.ndim != 2 or X.shape[1] != len(self.feature_names_in_) or X.shape[0] == 0:
             raise DataError(f"X must be the encoded feature matrix of shape (n >= 1, "
-                            f"{len(self.feature_names_in_)}); got shape {X.shape}.")
+                            f"{len(self.feature_names_in_)}); got shape {X.shape}. Pass a DataFrame of "
+                            "the raw features, or encode it with the bundle's FeatureEncoder.matrix.")
         return X.astype(np.float64, copy=False)
 
     def _validate_predict_features(self, X: Any) -> np.ndarray:

@@ -519,7 +519,7 @@ class DeepModel(ResponseModel):
             np.asarray(self.num_mean_), np.asarray(self.num_std_), self.categories_,
         )
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         z, miss, codes = self._features(X)
         run = self._runner()
         raw = np.concatenate(
@@ -632,7 +632,7 @@ class DeepModel(ResponseModel):
 
     # -- the reference implementation ----------------------------------------------------------
 
-    def _predict_unbatched(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict_unbatched(self, X: np.ndarray) -> np.ndarray:
         """The original fp32 predict: rebuilds the network per call and loops over the arms.
 
         Kept as the reference the batched serving path is tested and benchmarked against.

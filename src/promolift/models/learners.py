@@ -52,7 +52,7 @@ def _fit_cells(
     return [comp for comp, _ in results], [note for _, notes in results for note in notes]
 
 
-def _predict_cells(cells: list[list[Component]], X: pd.DataFrame, n_jobs: int) -> np.ndarray:
+def _predict_cells(cells: list[list[Component]], X: np.ndarray, n_jobs: int) -> np.ndarray:
     """Stack component predictions into ``(n, len(cells), M)``."""
     flat = [component for row in cells for component in row]
     preds = run_parallel([partial(component.predict, X) for component in flat], n_jobs)
@@ -113,7 +113,7 @@ class ConstantModel(ResponseModel):
         means = (onehot.T @ data.Y) / onehot.sum(axis=0)[:, None]
         return {"means_": means}
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         return np.repeat(self.means_[None, :, :], len(X), axis=0)
 
 
@@ -358,7 +358,7 @@ class TLearner(_LGBMLearner):
         mu, notes = _fit_cells(self._outcome_cells(data, hurdle=hurdle), rng, self.n_jobs)
         return {"mu_": _grid(mu, data.n_outcomes), "hurdle_outcomes_": hurdle, "fallbacks_": notes}
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         return _predict_cells(self.mu_, X, self.n_jobs)
 
 
@@ -424,7 +424,7 @@ class RelativeModel(_LGBMLearner):
         factors = np.divide(means, pooled, out=np.ones_like(means), where=pooled != 0)
         return {"mu_": [mu], "factors_": factors, "means_": means, "hurdle_outcomes_": hurdle, "fallbacks_": notes}
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         return _predict_cells(self.mu_, X, self.n_jobs) * self.factors_[None]
 
     def per_unit(self, outcome: int) -> np.ndarray:
@@ -530,7 +530,7 @@ class XLearner(_EffectLearner):
             "fallbacks_": notes + tau_notes,
         }
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         K1 = len(self.tau_treated_)
         cells = [self.mu_control_, *self.tau_treated_, *self.tau_control_]
         preds = _predict_cells(cells, X, self.n_jobs)
@@ -665,7 +665,7 @@ class DRLearner(_EffectLearner):
             "fallbacks_": notes + tau_notes,
         }
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         n_folds = len(self.mu_control_folds_)
         preds = _predict_cells([*self.mu_control_folds_, *self.tau_], X, self.n_jobs)
         base = preds[:, :n_folds].mean(axis=1, keepdims=True)
